@@ -1,0 +1,247 @@
+"""Frozen, validated settings for a robustprune study.
+
+A study is a grid of cells (sparsity × seed) trained by PPO, then evaluated under attacks at several ε
+and certified. Shape knobs (layer sizes, env counts, step counts) are static Python values here. The float
+knobs that a grid varies (sparsity, seed key) become pytree fields in `robustprune.grid.CellParams`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An invalid setting, raised before any compile. The message names the setting, value, range and fix."""
+
+
+def _suggest(value: str, choices) -> str:
+    close = difflib.get_close_matches(str(value), list(choices), n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_choice(setting: str, value: str, choices) -> None:
+    """Raise ConfigError when `value` is not one of `choices`, suggesting close matches."""
+    if value not in choices:
+        raise ConfigError(
+            f"{setting}={value!r} is not supported. Allowed values: {', '.join(sorted(map(str, choices)))}."
+            + _suggest(value, choices)
+        )
+
+
+def check_positive_int(setting: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{setting}={value!r} is invalid: it must be a positive integer (1, 2, ...).")
+
+
+def check_range(setting: str, value: Any, low: float, high: float, *, high_open: bool = False) -> None:
+    """Raise ConfigError unless low <= value <= high (or < high when `high_open`)."""
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= low
+    ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        bracket = ")" if high_open else "]"
+        raise ConfigError(f"{setting}={value!r} is outside the allowed range [{low}, {high}{bracket}.")
+
+
+ACTIVATIONS = ("tanh", "relu", "elu", "silu")
+NORMS = ("linf", "l2")
+BACKENDS = ("spring", "positional", "generalized", "mjx")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Environment settings. `episode_length` counts agent steps after action repeat."""
+
+    name: str = "inverted_pendulum"
+    backend: str = "spring"
+    episode_length: int = 200
+    action_repeat: int = 1
+    reward_per_step_max: float = 1.0  # max |r| per step, used for the horizon maximum and value-gap bounds
+
+    def validate(self) -> None:
+        from robustprune.envs import available_envs
+
+        check_choice("env.name", self.name, available_envs())
+        check_choice("env.backend", self.backend, BACKENDS)
+        check_positive_int("env.episode_length", self.episode_length)
+        check_positive_int("env.action_repeat", self.action_repeat)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """MLP shapes. The policy mean network and the critic share hidden sizes and activation."""
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    init_log_std: float = -0.5
+
+    def validate(self) -> None:
+        if not self.hidden_sizes:
+            raise ConfigError("network.hidden_sizes=() is invalid: give at least one hidden layer, e.g. (64, 64).")
+        for i, size in enumerate(self.hidden_sizes):
+            check_positive_int(f"network.hidden_sizes[{i}]", size)
+        check_choice("network.activation", self.activation, ACTIVATIONS)
+        check_range("network.init_log_std", self.init_log_std, -10.0, 5.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO settings. One update collects num_envs × unroll_length env steps."""
+
+    num_envs: int = 64
+    unroll_length: int = 32
+    num_updates: int = 100
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    value_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    reward_scale: float = 0.1  # rewards are multiplied by this before GAE, to keep value targets near 1
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.unroll_length
+
+    @property
+    def env_steps(self) -> int:
+        return self.batch_size * self.num_updates
+
+    def validate(self) -> None:
+        for name in ("num_envs", "unroll_length", "num_updates", "update_epochs", "num_minibatches"):
+            check_positive_int(f"ppo.{name}", getattr(self, name))
+        if self.batch_size % self.num_minibatches:
+            raise ConfigError(
+                f"ppo.num_minibatches={self.num_minibatches} does not divide the batch size "
+                f"num_envs × unroll_length = {self.batch_size}. Choose a divisor of {self.batch_size}."
+            )
+        check_range("ppo.learning_rate", self.learning_rate, 1e-8, 1.0)
+        check_range("ppo.gamma", self.gamma, 0.0, 1.0, high_open=True)
+        check_range("ppo.gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_range("ppo.clip_eps", self.clip_eps, 1e-6, 1.0)
+        check_range("ppo.max_grad_norm", self.max_grad_norm, 1e-6, 1e6)
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneConfig:
+    """Pruning settings.
+
+    Sparsity is the fraction of prunable weights that are exactly zero. The prunable weights are the kernels of
+    the policy mean network. Biases, the log-std and the critic are never pruned. The gradual schedule
+    (Zhu & Gupta, 2017) ramps sparsity from 0 at `start_frac` of training to the target at `end_frac`, with
+    exponent `exponent`, and recomputes the global magnitude mask every `update_period` updates.
+    """
+
+    sparsities: tuple[float, ...] = (0.0, 0.5, 0.8, 0.95)
+    schedule: str = "gradual"
+    start_frac: float = 0.2
+    end_frac: float = 0.7
+    exponent: float = 3.0
+    update_period: int = 2
+
+    def validate(self, num_updates: int) -> None:
+        from robustprune.pruning import SCHEDULES
+
+        if not self.sparsities:
+            raise ConfigError("prune.sparsities=() is empty: give at least one sparsity in [0, 1), e.g. (0.0, 0.5).")
+        for i, s in enumerate(self.sparsities):
+            check_range(f"prune.sparsities[{i}]", s, 0.0, 1.0, high_open=True)
+        check_choice("prune.schedule", self.schedule, SCHEDULES)
+        check_range("prune.start_frac", self.start_frac, 0.0, 1.0)
+        check_range("prune.end_frac", self.end_frac, 0.0, 1.0)
+        if self.end_frac < self.start_frac:
+            raise ConfigError(
+                f"prune.end_frac={self.end_frac} is before prune.start_frac={self.start_frac}. "
+                "The schedule must end at or after it starts, within training (both in [0, 1])."
+            )
+        check_range("prune.exponent", self.exponent, 0.0, 100.0)
+        check_positive_int("prune.update_period", self.update_period)
+        if self.update_period > num_updates:
+            raise ConfigError(
+                f"prune.update_period={self.update_period} exceeds ppo.num_updates={num_updates}: "
+                "the mask would never be updated. Use a period of at most the number of updates."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation settings. ε is the ball radius in normalized observation units (running-std units)."""
+
+    episodes: int = 8
+    episode_length: int = 200
+    eps: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4)
+    norm: str = "linf"
+    attacks: tuple[str, ...] = ("none", "random", "mad")
+    pgd_steps: int = 10
+    pgd_step_frac: float = 0.1  # PGD step size as a fraction of ε
+
+    def validate(self) -> None:
+        from robustprune.attacks import ATTACKS
+
+        check_positive_int("eval.episodes", self.episodes)
+        check_positive_int("eval.episode_length", self.episode_length)
+        if not self.eps:
+            raise ConfigError("eval.eps=() is empty: give at least one ε >= 0, e.g. (0.0, 0.1).")
+        for i, e in enumerate(self.eps):
+            check_range(f"eval.eps[{i}]", e, 0.0, 1e3)
+        check_choice("eval.norm", self.norm, NORMS)
+        for a in self.attacks:
+            check_choice("eval.attacks", a, ATTACKS)
+        check_positive_int("eval.pgd_steps", self.pgd_steps)
+        check_range("eval.pgd_step_frac", self.pgd_step_frac, 1e-6, 10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """A whole study: environment, networks, PPO, pruning grid, seeds and evaluation."""
+
+    name: str = "default"
+    env: EnvConfig = EnvConfig()
+    network: NetworkConfig = NetworkConfig()
+    ppo: PPOConfig = PPOConfig()
+    prune: PruneConfig = PruneConfig()
+    eval: EvalConfig = EvalConfig()
+    seeds: tuple[int, ...] = (0, 1)
+    notes: str = ""
+
+    def validate(self) -> "StudyConfig":
+        """Check every setting and return self. Raises ConfigError naming the first invalid setting."""
+        self.env.validate()
+        self.network.validate()
+        self.ppo.validate()
+        self.prune.validate(self.ppo.num_updates)
+        self.eval.validate()
+        if not self.seeds:
+            raise ConfigError("seeds=() is empty: give at least one seed, e.g. --seeds 2.")
+        for i, seed in enumerate(self.seeds):
+            if not isinstance(seed, int) or seed < 0:
+                raise ConfigError(f"seeds[{i}]={seed!r} is invalid: seeds are integers >= 0.")
+        return self
+
+    @property
+    def num_cells(self) -> int:
+        return len(self.prune.sparsities) * len(self.seeds)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudyConfig":
+        """Rebuild a config from `to_dict` output (lists become tuples)."""
+        def tup(d):
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+        return cls(
+            name=data["name"],
+            env=EnvConfig(**tup(data["env"])),
+            network=NetworkConfig(**tup(data["network"])),
+            ppo=PPOConfig(**tup(data["ppo"])),
+            prune=PruneConfig(**tup(data["prune"])),
+            eval=EvalConfig(**tup(data["eval"])),
+            seeds=tuple(data["seeds"]),
+            notes=data.get("notes", ""),
+        )

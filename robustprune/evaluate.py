@@ -1,0 +1,86 @@
+"""Deterministic rollouts under attack, batched over cells × ε.
+
+The adversary perturbs the normalized observation that the policy sees. The environment steps with the
+true state, and the reward is the true reward. Every perturbation is checked against its ball.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from robustprune.attacks import ATTACKS, AttackSettings, Victim, ball_violation
+from robustprune.certify import gaussian_tv
+from robustprune.config import StudyConfig
+from robustprune.envs import make_eval_env
+from robustprune.train.state import make_networks
+
+
+@struct.dataclass
+class EvalResult:
+    """Per (cell, ε) results. returns: [episodes]. tv_max: largest TV between π(·|s) and π(·|ŝ) over the
+    visited states, []. violation: largest excess of ‖ŝ − s‖ over ε, [] (≤ 0 when every ŝ is in its ball)."""
+
+    returns: jax.Array
+    tv_max: jax.Array
+    violation: jax.Array
+
+
+def make_victim(cfg: StudyConfig, params: dict, normalizer, action_size: int) -> Victim:
+    """Freeze a trained cell's parameters and normalizer as an attack target."""
+    policy, critic = make_networks(cfg, action_size)
+    return Victim(
+        policy_params=params["policy"],
+        critic_params=params["critic"],
+        normalizer=normalizer,
+        policy_apply=policy.apply,
+        critic_apply=critic.apply,
+    )
+
+
+def rollout(cfg: StudyConfig, attack: str, victim: Victim, eps: jax.Array, key: jax.Array) -> EvalResult:
+    """Run cfg.eval.episodes deterministic episodes (mean action) of the victim under one attack at radius ε."""
+    env_cfg, ev = cfg.env, cfg.eval
+    env = make_eval_env(env_cfg.name, env_cfg.backend, ev.episode_length, env_cfg.action_repeat)
+    attack_fn = ATTACKS[attack]
+    settings = AttackSettings(norm=ev.norm, pgd_steps=ev.pgd_steps, pgd_step_frac=ev.pgd_step_frac)
+    reset_key, attack_key = jax.random.split(key)
+    state = env.reset(jax.random.split(reset_key, ev.episodes))
+
+    def step(carry, step_key):
+        state, returns, alive, tv_max, violation = carry
+        obs = victim.normalizer.normalize(state.obs)
+        perturbed = attack_fn(victim, obs, step_key, eps, settings)
+        violation = jnp.maximum(violation, ball_violation(obs, perturbed, eps, ev.norm))
+
+        clean_mean = victim.mean(obs)
+        attacked_mean = victim.mean(perturbed)
+        delta = jnp.linalg.norm((attacked_mean - clean_mean) * jnp.exp(-victim.log_std), axis=-1)
+        tv_max = jnp.maximum(tv_max, jnp.max(jnp.where(alive > 0, gaussian_tv(delta), 0.0)))
+
+        state = env.step(state, jnp.clip(attacked_mean, -1.0, 1.0))
+        returns = returns + state.reward * alive
+        alive = alive * (1.0 - state.done)
+        return (state, returns, alive, tv_max, violation), None
+
+    n = ev.episodes
+    zero = jnp.zeros(())
+    init = (state, jnp.zeros(n), jnp.ones(n), zero, jnp.full((), -jnp.inf))
+    keys = jax.random.split(attack_key, ev.episode_length)
+    (_, returns, _, tv_max, violation), _ = jax.lax.scan(step, init, keys)
+    return EvalResult(returns=returns, tv_max=tv_max, violation=violation)
+
+
+def evaluate_grid(
+    cfg: StudyConfig, attack: str, victims: Victim, eps_values: jax.Array, key: jax.Array
+) -> EvalResult:
+    """Evaluate every cell (leading axis of `victims`) at every ε: results have shape [cells, num_eps, ...].
+
+    The same key drives every cell and ε, so cells face the same initial states (common random numbers).
+    """
+    per_eps = jax.vmap(functools.partial(rollout, cfg, attack), in_axes=(None, 0, None))
+    per_cell = jax.vmap(per_eps, in_axes=(0, None, None))
+    return per_cell(victims, eps_values, key)

@@ -1,0 +1,203 @@
+"""PPO with pruning masks, written as top-level phases so that `jax.vmap(train)` trains a grid.
+
+One update: collect an unroll from num_envs environments, compute GAE advantages, run epochs of clipped
+PPO minibatch steps, update the observation normalizer, then update the pruning masks from the schedule.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from robustprune.config import StudyConfig
+from robustprune.networks import apply_masks, mean_kernels
+from robustprune.pruning import (
+    full_mask_tree,
+    global_magnitude_masks,
+    mask_gradients,
+    scheduled_sparsity,
+    zero_pruned_moments,
+)
+from robustprune.train.state import (
+    CellParams,
+    TrainState,
+    init_train_state,
+    make_networks,
+    make_optimizer,
+    train_env,
+)
+
+# Incremented each time `train` is traced, so tests can check that a whole grid compiles once.
+TRACE_COUNT = {"train": 0}
+
+
+@struct.dataclass
+class Transition:
+    """One collected step for every environment. Leading axes: [unroll_length, num_envs]."""
+
+    obs: jax.Array  # normalized observation the policy saw
+    raw_obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    truncation: jax.Array
+
+
+def gaussian_log_prob(action: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """Log-density of a diagonal Gaussian, summed over the last axis."""
+    z = (action - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+
+def collect(cfg: StudyConfig, ts: TrainState) -> tuple[TrainState, Transition, dict]:
+    """Step the training environments for unroll_length steps with the current stochastic policy."""
+    env = train_env(cfg)
+    policy, critic = make_networks(cfg, env.action_size)
+
+    def step(carry, _):
+        ts, finished_return, finished_count = carry
+        key, action_key = jax.random.split(ts.key)
+        raw_obs = ts.env_state.obs
+        obs = ts.normalizer.normalize(raw_obs)
+        mean, log_std = policy.apply(ts.params["policy"], obs)
+        action = mean + jnp.exp(log_std) * jax.random.normal(action_key, mean.shape)
+        value = critic.apply(ts.params["critic"], obs)
+
+        env_state = env.step(ts.env_state, jnp.clip(action, -1.0, 1.0))
+
+        episode_return = ts.episode_return + env_state.reward
+        finished_return += jnp.sum(episode_return * env_state.done)
+        finished_count += jnp.sum(env_state.done)
+        transition = Transition(
+            obs=obs,
+            raw_obs=raw_obs,
+            action=action,
+            log_prob=gaussian_log_prob(action, mean, log_std),
+            value=value,
+            reward=env_state.reward,
+            done=env_state.done,
+            truncation=env_state.info["truncation"],
+        )
+        ts = ts.replace(env_state=env_state, episode_return=episode_return * (1 - env_state.done), key=key)
+        return (ts, finished_return, finished_count), transition
+
+    zero = jnp.zeros(())
+    (ts, ret, count), traj = jax.lax.scan(step, (ts, zero, zero), None, cfg.ppo.unroll_length)
+    metrics = {"episode_return": ret / jnp.maximum(count, 1.0), "episodes": count}
+    return ts, traj, metrics
+
+
+def compute_gae(cfg: StudyConfig, traj: Transition, last_value: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """GAE(λ) advantages and value targets, both [unroll_length, num_envs].
+
+    A step that ends by time limit (truncation) gets no advantage, because auto-reset replaced the state
+    that its bootstrap value needs.
+    """
+    gamma, lam = cfg.ppo.gamma, cfg.ppo.gae_lambda
+    termination = traj.done * (1.0 - traj.truncation)
+    keep = 1.0 - traj.truncation
+    reward = traj.reward * cfg.ppo.reward_scale
+
+    def backward(carry, step):
+        gae, next_value = carry
+        r, v, term, k = step
+        delta = (r + gamma * next_value * (1.0 - term) - v) * k
+        gae = delta + gamma * lam * (1.0 - term) * k * gae
+        return (gae, v), gae
+
+    init = (jnp.zeros_like(last_value), last_value)
+    _, advantages = jax.lax.scan(backward, init, (reward, traj.value, termination, keep), reverse=True)
+    return advantages, advantages + traj.value
+
+
+def ppo_loss(cfg: StudyConfig, params: dict, batch: tuple) -> tuple[jax.Array, dict]:
+    """Clipped PPO surrogate plus value loss on one minibatch of flat transitions."""
+    traj, advantages, targets = batch
+    policy, critic = make_networks(cfg, traj.action.shape[-1])
+    mean, log_std = policy.apply(params["policy"], traj.obs)
+    value = critic.apply(params["critic"], traj.obs)
+
+    ratio = jnp.exp(gaussian_log_prob(traj.action, mean, log_std) - traj.log_prob)
+    adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    clipped = jnp.clip(ratio, 1 - cfg.ppo.clip_eps, 1 + cfg.ppo.clip_eps)
+    policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+    value_loss = 0.5 * jnp.mean((value - targets) ** 2)
+
+    loss = policy_loss + cfg.ppo.value_coef * value_loss
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss}
+
+
+def sgd_step(cfg: StudyConfig, cell: CellParams, ts: TrainState, batch: tuple) -> tuple[TrainState, dict]:
+    """One masked Adam step. Pruned weights get zero gradient, so they and their moments stay zero."""
+    mask_tree = full_mask_tree(ts.params, ts.masks)
+    grads, info = jax.grad(functools.partial(ppo_loss, cfg), has_aux=True)(ts.params, batch)
+    grads = mask_gradients(grads, mask_tree)
+
+    updates, opt_state = make_optimizer(cfg).update(grads, ts.opt_state, ts.params)
+    lr = cell.learning_rate * (1.0 - ts.update / cfg.ppo.num_updates)  # linear annealing to zero
+    updates = jax.tree_util.tree_map(lambda u, m: -lr * u * m, updates, mask_tree)
+    params = optax.apply_updates(ts.params, updates)
+    return ts.replace(params=params, opt_state=opt_state), info
+
+
+def update_epochs(
+    cfg: StudyConfig, cell: CellParams, ts: TrainState, traj: Transition, advantages, targets
+) -> tuple[TrainState, dict]:
+    """Run update_epochs passes of shuffled minibatch SGD over the collected batch."""
+    batch_size, n_mb = cfg.ppo.batch_size, cfg.ppo.num_minibatches
+    flat = jax.tree_util.tree_map(lambda x: x.reshape(batch_size, *x.shape[2:]), (traj, advantages, targets))
+
+    def epoch(ts, _):
+        key, perm_key = jax.random.split(ts.key)
+        perm = jax.random.permutation(perm_key, batch_size)
+        shuffled = jax.tree_util.tree_map(lambda x: x[perm].reshape(n_mb, -1, *x.shape[1:]), flat)
+        ts, info = jax.lax.scan(functools.partial(sgd_step, cfg, cell), ts.replace(key=key), shuffled)
+        return ts, info
+
+    ts, info = jax.lax.scan(epoch, ts, None, cfg.ppo.update_epochs)
+    return ts, jax.tree_util.tree_map(jnp.mean, info)
+
+
+def prune_step(cfg: StudyConfig, cell: CellParams, ts: TrainState) -> TrainState:
+    """Recompute the global magnitude masks for the scheduled sparsity, then zero pruned weights and moments."""
+    num_hidden = len(cfg.network.hidden_sizes)
+    target = scheduled_sparsity(cell.schedule, ts.update)
+    kernels = mean_kernels(ts.params["policy"], num_hidden)
+    masks = global_magnitude_masks(kernels, ts.masks, target)
+
+    params = {**ts.params, "policy": apply_masks(ts.params["policy"], masks)}
+    opt_state = zero_pruned_moments(make_optimizer(cfg), ts.opt_state, full_mask_tree(params, masks))
+    return ts.replace(params=params, opt_state=opt_state, masks=masks)
+
+
+def train_update(cfg: StudyConfig, cell: CellParams, ts: TrainState, _=None) -> tuple[TrainState, dict]:
+    """One PPO update: collect, advantages, SGD, normalizer, pruning."""
+    ts, traj, metrics = collect(cfg, ts)
+
+    _, critic = make_networks(cfg, traj.action.shape[-1])
+    last_value = critic.apply(ts.params["critic"], ts.normalizer.normalize(ts.env_state.obs))
+    advantages, targets = compute_gae(cfg, traj, last_value)
+
+    ts, losses = update_epochs(cfg, cell, ts, traj, advantages, targets)
+
+    ts = ts.replace(normalizer=ts.normalizer.update(traj.raw_obs))
+    ts = prune_step(cfg, cell, ts)
+    ts = ts.replace(update=ts.update + 1)
+    return ts, {**metrics, **losses}
+
+
+def train(cfg: StudyConfig, cell: CellParams) -> tuple[TrainState, dict]:
+    """Train one cell for cfg.ppo.num_updates updates. Metrics have shape [num_updates].
+
+    `jax.vmap(functools.partial(train, cfg))(cells)` trains a grid of cells in one program.
+    """
+    TRACE_COUNT["train"] += 1
+    ts = init_train_state(cfg, cell)
+    return jax.lax.scan(functools.partial(train_update, cfg, cell), ts, None, cfg.ppo.num_updates)
+
