@@ -1,6 +1,6 @@
 """Environments and the running observation normalizer.
 
-Any Brax environment works by name (`brax.envs.get_environment`). The module also registers `point_mass`,
+Any Brax environment works by name (`brax.envs.get_environment`). The module also provides `point_mass`,
 a tiny JAX environment with known behavior that compiles in about a second, for tests.
 """
 
@@ -65,7 +65,7 @@ _TOY_ENVS = {"point_mass": PointMass}
 
 
 def available_envs() -> list[str]:
-    """Names accepted by `make_env`: Brax's registry plus the toy environments."""
+    """List the environment names that `make_base_env` accepts: Brax's registry plus the toy environments."""
     return sorted(set(brax_envs._envs) | set(_TOY_ENVS))  # Brax exposes no public listing function
 
 
@@ -79,7 +79,7 @@ def make_base_env(name: str, backend: str) -> brax_base.Env:
 
 
 def make_train_env(name: str, backend: str, episode_length: int, action_repeat: int) -> brax_base.Env:
-    """A batched, auto-resetting environment: `reset(keys[n])` and `step(state, actions[n, act])`."""
+    """Build a batched, auto-resetting environment: `reset(keys[n])` and `step(state, actions[n, act])`."""
     env = make_base_env(name, backend)
     env = brax_wrappers.EpisodeWrapper(env, episode_length, action_repeat)
     env = brax_wrappers.VmapWrapper(env)
@@ -87,7 +87,7 @@ def make_train_env(name: str, backend: str, episode_length: int, action_repeat: 
 
 
 def make_eval_env(name: str, backend: str, episode_length: int, action_repeat: int) -> brax_base.Env:
-    """A batched environment without auto-reset: the evaluator masks steps after `done` itself."""
+    """Build a batched environment without auto-reset, because the evaluator masks steps after `done` itself."""
     env = make_base_env(name, backend)
     env = brax_wrappers.EpisodeWrapper(env, episode_length, action_repeat)
     return brax_wrappers.VmapWrapper(env)

@@ -22,14 +22,16 @@ def _default() -> StudyConfig:
         env=EnvConfig(name="inverted_pendulum", backend="spring", episode_length=200),
         ppo=PPOConfig(num_envs=64, unroll_length=32, num_updates=100),
         prune=PruneConfig(sparsities=(0.0, 0.5, 0.8, 0.95), schedule="gradual"),
-        eval=EvalConfig(episodes=8, episode_length=200, eps=(0.0, 0.1, 0.2, 0.4), attacks=("none", "random", "mad")),
-        seeds=(0, 1),
+        eval=EvalConfig(
+            episodes=16, episode_length=200, eps=(0.0, 0.1, 0.2, 0.4, 0.8), attacks=("none", "random", "mad")
+        ),
+        seeds=(0, 1, 2),
     )
     return _with_departure(cfg)
 
 
 def _smoke() -> StudyConfig:
-    """A seconds-long study on the point-mass toy environment, for tests and quick checks."""
+    """Build a seconds-long study on the point-mass toy environment, for tests and quick checks."""
     cfg = StudyConfig(
         name="smoke",
         env=EnvConfig(name="point_mass", episode_length=50),
