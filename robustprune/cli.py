@@ -1,4 +1,4 @@
-"""Command-line interface: `robustprune run | list`."""
+"""Command-line interface: `robustprune run | report | list`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     sub.add_parser("list", help="list presets, environments, attacks, schedules and certificate bounds")
+
+    report = sub.add_parser("report", help="write report.md, tables and figures from saved run folders (no training)")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run folders written by `robustprune run` (host shards under shards/host_*/ are merged)")
+    report.add_argument("--out", default=None, help="output folder (default: RUN_DIR/report/ for a single run)")
+    report.add_argument("--reference-return", type=float, default=None,
+                        help="J(π*) for the regret decomposition (default: the best dense clean return of the study)")
     return parser
 
 
@@ -59,6 +66,19 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from robustprune.config import ConfigError
+    from robustprune.report import write_report
+
+    if args.out is None and len(args.run_dirs) > 1:
+        raise ConfigError(f"--out is required with {len(args.run_dirs)} run folders: give the folder for the "
+                          "merged report, e.g. --out results/merged-report.")
+    out = args.out or f"{args.run_dirs[0].rstrip('/')}/report"
+    path = write_report(args.run_dirs, out, reference=args.reference_return)
+    print(f"Report written to {path}")
+    return 0
+
+
 def _cmd_list(args) -> int:
     from robustprune.attacks import ATTACKS
     from robustprune.certify import BOUNDS
@@ -66,10 +86,13 @@ def _cmd_list(args) -> int:
     from robustprune.presets import PRESETS
     from robustprune.pruning import SCHEDULES
 
-    print("presets:")
+    from robustprune.cost import estimate_cost
+
+    print("presets (estimated time on 2 CPU cores; see robustprune/cost.py):")
     for name, make in sorted(PRESETS.items()):
         cfg = make()
-        print(f"  {name:10s} env={cfg.env.name} cells={cfg.num_cells} env_steps_per_cell={cfg.ppo.env_steps}")
+        print(f"  {name:12s} env={cfg.env.name} env_steps_per_cell={cfg.ppo.env_steps} "
+              f"{estimate_cost(cfg).describe()}")
     print("environments: " + ", ".join(available_envs()))
     print("attacks:      " + ", ".join(ATTACKS))
     print("schedules:    " + ", ".join(SCHEDULES))
@@ -85,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from robustprune.config import ConfigError
 
     try:
-        return {"run": _cmd_run, "list": _cmd_list}[args.command](args)
+        return {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report}[args.command](args)
     except ConfigError as err:
         logger.error("Invalid input: %s", err)
         return EXIT_BAD_INPUT

@@ -16,6 +16,11 @@ PROTOCOL_DEPARTURE = (
 )
 
 
+# The six published attacks (RS+MAD alongside RS). Their learned parts use AttackConfig's CPU budgets: 16k
+# Sarsa steps and 4 Q-functions per cell, 41k env steps and 2 learning rates per adversary, cell and ε.
+FULL_SUITE = ("none", "random", "critic", "mad", "robust_sarsa", "rs_mad", "sa_rl", "pa_ad")
+
+
 def _default() -> StudyConfig:
     cfg = StudyConfig(
         name="default",
@@ -23,7 +28,7 @@ def _default() -> StudyConfig:
         ppo=PPOConfig(num_envs=64, unroll_length=32, num_updates=100),
         prune=PruneConfig(sparsities=(0.0, 0.5, 0.8, 0.95), schedule="gradual"),
         eval=EvalConfig(
-            episodes=16, episode_length=200, eps=(0.0, 0.1, 0.2, 0.4, 0.8), attacks=("none", "random", "mad")
+            episodes=16, episode_length=200, eps=(0.0, 0.1, 0.2, 0.4, 0.8), attacks=FULL_SUITE
         ),
         seeds=(0, 1, 2),
     )
@@ -50,7 +55,69 @@ def _with_departure(cfg: StudyConfig) -> StudyConfig:
     return dataclasses.replace(cfg, notes=note)
 
 
-PRESETS = {"default": _default, "smoke": _smoke}
+# Brax locomotion presets (protocol sizes). The standard ε is SA_PPO's `robust_ppo_eps` per environment.
+# reward_per_step_max is an estimate of max |r| per step (these rewards are not bounded by construction);
+# value-gap bounds that use it hold only while rewards stay within it.
+# NOTE: the positional backend was chosen for contact fidelity; these presets have not been trained here.
+STANDARD_EPS = {"hopper": 0.075, "walker2d": 0.05, "halfcheetah": 0.15, "ant": 0.15, "humanoid": 0.075}
+REWARD_BOUND = {"hopper": 5.0, "walker2d": 8.0, "halfcheetah": 12.0, "ant": 8.0, "humanoid": 12.0}
+EPS_MULTIPLES = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+PROTOCOL_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+BRAX_NOTE = (
+    "Brax {backend} backend; PPO with {num_envs} envs × {unroll} steps per update (batch {batch}, as SA_PPO's "
+    "T = 2048), {epochs} epochs, {minibatches} minibatches, {steps:.3g} env steps per cell. Attack suite "
+    "{attacks}: weaker than the published suite (no Robust Sarsa, SA-RL or PA-AD), so worst cases are optimistic."
+)
+
+
+def _brax(env: str, updates: int, *, seeds: int = 15) -> StudyConfig:
+    """A protocol-sized study of one Brax locomotion environment (see the constants above)."""
+    eps = tuple(round(m * STANDARD_EPS[env], 6) for m in EPS_MULTIPLES)
+    cfg = StudyConfig(
+        name=env,
+        env=EnvConfig(name=env, backend="positional", episode_length=1000, reward_per_step_max=REWARD_BOUND[env]),
+        ppo=PPOConfig(num_envs=128, unroll_length=16, num_updates=updates, update_epochs=10, num_minibatches=32),
+        prune=PruneConfig(sparsities=PROTOCOL_SPARSITIES),
+        eval=EvalConfig(episodes=50, episode_length=1000, eps=eps, attacks=("none", "random", "critic", "mad")),
+        seeds=tuple(range(seeds)),
+    )
+    return _with_brax_note(cfg)
+
+
+def _with_brax_note(cfg: StudyConfig) -> StudyConfig:
+    note = BRAX_NOTE.format(backend=cfg.env.backend, num_envs=cfg.ppo.num_envs, unroll=cfg.ppo.unroll_length,
+                            batch=cfg.ppo.batch_size, epochs=cfg.ppo.update_epochs,
+                            minibatches=cfg.ppo.num_minibatches, steps=cfg.ppo.env_steps, attacks=cfg.eval.attacks)
+    return dataclasses.replace(cfg, notes=note)
+
+
+def _hopper_quick() -> StudyConfig:
+    """Hopper sized for a 2-core CPU in under 30 minutes (`robustprune list` prints the estimate)."""
+    eps = tuple(round(m * STANDARD_EPS["hopper"], 6) for m in (0.0, 1.0, 2.0))
+    cfg = StudyConfig(
+        name="hopper-quick",
+        env=EnvConfig(name="hopper", backend="spring", episode_length=1000, reward_per_step_max=REWARD_BOUND["hopper"]),
+        ppo=PPOConfig(num_envs=64, unroll_length=32, num_updates=300, update_epochs=4, num_minibatches=8),
+        prune=PruneConfig(sparsities=(0.0, 0.5, 0.8, 0.95)),
+        eval=EvalConfig(episodes=8, episode_length=1000, eps=eps, attacks=("none", "random", "mad")),
+        seeds=(0, 1, 2),
+    )
+    cfg = _with_brax_note(cfg)
+    departure = (" Quick CPU preset: 8 evaluation episodes instead of 50, 3 seeds instead of 15 or more, 4 sparsities, "
+                 "ε of 0, 1 and 2 × 0.075, and 0.61M env steps per cell instead of about 2M.")
+    return dataclasses.replace(cfg, notes=cfg.notes + departure)
+
+
+PRESETS = {
+    "default": _default,
+    "smoke": _smoke,
+    "hopper": lambda: _brax("hopper", 977),  # 2.0M env steps per cell, as SA_PPO
+    "walker2d": lambda: _brax("walker2d", 977),
+    "halfcheetah": lambda: _brax("halfcheetah", 977),
+    "ant": lambda: _brax("ant", 4883),  # 10M env steps per cell
+    "humanoid": lambda: _brax("humanoid", 4883),
+    "hopper-quick": _hopper_quick,
+}
 
 
 def get_preset(name: str) -> StudyConfig:
