@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from robustprune.attacks import ATTACKS, AttackSettings, Victim, ball_violation
+from robustprune.attacks import ATTACKS, Victim, ball_violation, settings_from_config
 from robustprune.certify import gaussian_tv
 from robustprune.config import StudyConfig
 from robustprune.envs import make_eval_env
@@ -41,12 +41,18 @@ def make_victim(cfg: StudyConfig, params: dict, normalizer, action_size: int) ->
     )
 
 
-def rollout(cfg: StudyConfig, attack: str, victim: Victim, eps: jax.Array, key: jax.Array) -> EvalResult:
-    """Run cfg.eval.episodes deterministic episodes (mean action) of the victim under one attack at radius ε."""
+def rollout(cfg: StudyConfig, attack: str, victim: Victim, eps: jax.Array, key: jax.Array,
+            adversary=None) -> EvalResult:
+    """Run cfg.eval.episodes deterministic episodes (mean action) of the victim under one attack at radius ε.
+
+    adversary: the learned attack's parameters for this cell and ε (None keeps victim.adversary).
+    """
     env_cfg, ev = cfg.env, cfg.eval
     env = make_eval_env(env_cfg.name, env_cfg.backend, ev.episode_length, env_cfg.action_repeat)
     attack_fn = ATTACKS[attack]
-    settings = AttackSettings(norm=ev.norm, pgd_steps=ev.pgd_steps, pgd_step_frac=ev.pgd_step_frac)
+    settings = settings_from_config(cfg)
+    if adversary is not None:
+        victim = victim.replace(adversary=adversary)
     reset_key, attack_key = jax.random.split(key)
     state = env.reset(jax.random.split(reset_key, ev.episodes))
 
@@ -54,7 +60,7 @@ def rollout(cfg: StudyConfig, attack: str, victim: Victim, eps: jax.Array, key: 
         state, returns, alive, tv_max, violation = carry
         obs = victim.normalizer.normalize(state.obs)
         perturbed = attack_fn(victim, obs, step_key, eps, settings)
-        violation = jnp.maximum(violation, ball_violation(obs, perturbed, eps, ev.norm))
+        violation = jnp.maximum(violation, ball_violation(obs, perturbed, eps, ev.norm, victim.ball_scale))
 
         clean_mean = victim.mean(obs)
         attacked_mean = victim.mean(perturbed)
@@ -75,12 +81,28 @@ def rollout(cfg: StudyConfig, attack: str, victim: Victim, eps: jax.Array, key: 
 
 
 def evaluate_grid(
-    cfg: StudyConfig, attack: str, victims: Victim, eps_values: jax.Array, key: jax.Array
+    cfg: StudyConfig, attack: str, victims: Victim, eps_values: jax.Array, key: jax.Array, adversaries=None
 ) -> EvalResult:
     """Evaluate every cell (leading axis of `victims`) at every ε: results have shape [cells, num_eps, ...].
 
     The same key drives every cell and ε, so cells face the same initial states (common random numbers).
+    adversaries: learned attack parameters with leading axes [cells, num_eps] (or None).
     """
-    per_eps = jax.vmap(functools.partial(rollout, cfg, attack), in_axes=(None, 0, None))
-    per_cell = jax.vmap(per_eps, in_axes=(0, None, None))
-    return per_cell(victims, eps_values, key)
+    per_eps = jax.vmap(functools.partial(rollout, cfg, attack), in_axes=(None, 0, None, 0))
+    per_cell = jax.vmap(per_eps, in_axes=(0, None, None, 0))
+    return per_cell(victims, eps_values, key, adversaries)
+
+
+def evaluate_members(
+    cfg: StudyConfig, attack: str, victims: Victim, eps_values: jax.Array, key: jax.Array, adversaries
+) -> tuple[EvalResult, jax.Array]:
+    """Evaluate every member of a learned attack's scan and keep the strongest per cell and ε.
+
+    adversaries: parameters with leading axes [cells, num_eps, members]. Returns the results of the member
+    with the lowest mean return, shapes as `evaluate_grid`'s, and that member's index [cells, num_eps].
+    """
+    per_member = jax.vmap(lambda adv: evaluate_grid(cfg, attack, victims, eps_values, key, adv))
+    results = per_member(jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, 2, 0), adversaries))
+    best = jnp.argmin(results.returns.mean(axis=-1), axis=0)  # [cells, num_eps]
+    pick = lambda x: jnp.take_along_axis(x, best.reshape(1, *best.shape, *([1] * (x.ndim - 3))), axis=0)[0]  # noqa: E731
+    return jax.tree_util.tree_map(pick, results), best

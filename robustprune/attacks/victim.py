@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,9 @@ class Victim:
 
     policy_params: masked policy parameters. critic_params: critic parameters. normalizer: frozen statistics.
     policy_apply(params, obs) returns (mean [..., act], log_std [act]). critic_apply(params, obs) returns [...].
+    ball_scale: per-dimension ball scale [obs] (None: the protocol's ball in this cell's normalized units).
+    surrogate: another Victim that transfer attacks craft their perturbations on (None for other attacks).
+    adversary: learned attack parameters for this cell and ε (a Q-function, an adversary or a director).
     """
 
     policy_params: dict
@@ -24,6 +27,9 @@ class Victim:
     normalizer: Normalizer
     policy_apply: Callable = struct.field(pytree_node=False)
     critic_apply: Callable = struct.field(pytree_node=False)
+    ball_scale: Any = None
+    surrogate: Any = None
+    adversary: Any = None
 
     def mean(self, obs: jax.Array) -> jax.Array:
         """Deterministic action μ(obs) for normalized observations [..., obs]."""

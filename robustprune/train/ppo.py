@@ -55,9 +55,14 @@ def gaussian_log_prob(action: jax.Array, mean: jax.Array, log_std: jax.Array) ->
     return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
 
 
-def collect(cfg: StudyConfig, ts: TrainState) -> tuple[TrainState, Transition, dict]:
-    """Step the training environments for unroll_length steps with the current stochastic policy."""
-    env = train_env(cfg)
+def collect(cfg: StudyConfig, ts: TrainState, env=None, perturb=None) -> tuple[TrainState, Transition, dict]:
+    """Step the training environments for unroll_length steps with the current stochastic policy.
+
+    env: the batched auto-resetting environment (None: built from cfg.env). perturb: optional
+    (params, normalized obs [num_envs, obs], key) → perturbed obs, applied to what the policy sees (the
+    stored `obs` is then the perturbed one); None leaves the key stream, and so training, unchanged.
+    """
+    env = train_env(cfg) if env is None else env
     policy, critic = make_networks(cfg, env.action_size)
 
     def step(carry, _):
@@ -68,6 +73,9 @@ def collect(cfg: StudyConfig, ts: TrainState) -> tuple[TrainState, Transition, d
         mean, log_std = policy.apply(ts.params["policy"], obs)
         action = mean + jnp.exp(log_std) * jax.random.normal(action_key, mean.shape)
         value = critic.apply(ts.params["critic"], obs)
+        if perturb is not None:
+            key, perturb_key = jax.random.split(key)
+            obs = perturb(ts.params, obs, perturb_key)
 
         env_state = env.step(ts.env_state, jnp.clip(action, -1.0, 1.0))
 
@@ -176,9 +184,9 @@ def prune_step(cfg: StudyConfig, cell: CellParams, ts: TrainState) -> TrainState
     return ts.replace(params=params, opt_state=opt_state, masks=masks)
 
 
-def train_update(cfg: StudyConfig, cell: CellParams, ts: TrainState, _=None) -> tuple[TrainState, dict]:
-    """One PPO update: collect, advantages, SGD, normalizer, pruning."""
-    ts, traj, metrics = collect(cfg, ts)
+def train_update(cfg: StudyConfig, cell: CellParams, ts: TrainState, _=None, env=None) -> tuple[TrainState, dict]:
+    """One PPO update: collect, advantages, SGD, normalizer, pruning. `env` as in `collect`."""
+    ts, traj, metrics = collect(cfg, ts, env)
 
     _, critic = make_networks(cfg, traj.action.shape[-1])
     last_value = critic.apply(ts.params["critic"], ts.normalizer.normalize(ts.env_state.obs))
@@ -192,12 +200,13 @@ def train_update(cfg: StudyConfig, cell: CellParams, ts: TrainState, _=None) -> 
     return ts, {**metrics, **losses}
 
 
-def train(cfg: StudyConfig, cell: CellParams) -> tuple[TrainState, dict]:
+def train(cfg: StudyConfig, cell: CellParams, env=None) -> tuple[TrainState, dict]:
     """Train one cell for cfg.ppo.num_updates updates. Metrics have shape [num_updates].
 
-    `jax.vmap(functools.partial(train, cfg))(cells)` trains a grid of cells in one program.
+    `jax.vmap(functools.partial(train, cfg))(cells)` trains a grid of cells in one program. `env` as in
+    `collect`: the learned adversaries pass their own MDP here.
     """
     TRACE_COUNT["train"] += 1
-    ts = init_train_state(cfg, cell)
-    return jax.lax.scan(functools.partial(train_update, cfg, cell), ts, None, cfg.ppo.num_updates)
+    ts = init_train_state(cfg, cell, env)
+    return jax.lax.scan(functools.partial(train_update, cfg, cell, env=env), ts, None, cfg.ppo.num_updates)
 

@@ -64,9 +64,13 @@ def train_env(cfg: StudyConfig):
     return make_train_env(env.name, env.backend, env.episode_length, env.action_repeat)
 
 
-def init_train_state(cfg: StudyConfig, cell: CellParams) -> TrainState:
-    """Initialize networks, optimizer, dense masks, normalizer and environments for one cell."""
-    env = train_env(cfg)
+def init_train_state(cfg: StudyConfig, cell: CellParams, env=None) -> TrainState:
+    """Initialize networks, optimizer, dense masks, normalizer and environments for one cell.
+
+    `env` is a batched, auto-resetting environment (as from `make_train_env`); None builds it from cfg.env.
+    Passing one lets the same trainer train agents on other MDPs, such as a learned adversary's.
+    """
+    env = train_env(cfg) if env is None else env
     policy, critic = make_networks(cfg, env.action_size)
     key, policy_key, critic_key, env_key = jax.random.split(cell.key, 4)
 
