@@ -9,13 +9,33 @@ import optax
 from robustprune.networks import layer_names
 
 
-def full_mask_tree(params: dict, masks: tuple) -> dict:
-    """A tree shaped like `params` ({"policy", "critic"}): the masks at mean kernels, ones elsewhere."""
+def _set_kernels(net_params: dict, module: str, kernels: tuple) -> dict:
+    """Replace the kernels of `net_params["params"][module]` (layers dense_0, ..., out) by `kernels`."""
+    layers = dict(net_params["params"][module])
+    for name, kernel in zip(layer_names(len(kernels) - 1), kernels):
+        layers[name] = {**layers[name], "kernel": kernel}
+    return {"params": {**net_params["params"], module: layers}}
+
+
+def critic_kernels(critic_params: dict, num_hidden: int) -> list:
+    """The critic's kernels in layer order, each [in, out]."""
+    layers = critic_params["params"]["value"]
+    return [layers[name]["kernel"] for name in layer_names(num_hidden)]
+
+
+def apply_critic_masks(critic_params: dict, masks: tuple) -> dict:
+    """The critic parameters with every kernel multiplied by its mask."""
+    kernels = critic_kernels(critic_params, len(masks) - 1)
+    return _set_kernels(critic_params, "value", tuple(k * m for k, m in zip(kernels, masks)))
+
+
+def full_mask_tree(params: dict, masks: tuple, critic_masks: tuple = ()) -> dict:
+    """A tree shaped like `params` ({"policy", "critic"}): the masks at mean kernels, and at critic kernels
+    when `critic_masks` is not empty; ones elsewhere (biases, log-std)."""
     tree = jax.tree_util.tree_map(jnp.ones_like, params)
-    layers = dict(tree["policy"]["params"]["mean"])
-    for name, mask in zip(layer_names(len(masks) - 1), masks):
-        layers[name] = {**layers[name], "kernel": mask}
-    tree["policy"] = {"params": {**tree["policy"]["params"], "mean": layers}}
+    tree["policy"] = _set_kernels(tree["policy"], "mean", masks)
+    if critic_masks:
+        tree["critic"] = _set_kernels(tree["critic"], "value", critic_masks)
     return tree
 
 
