@@ -42,6 +42,7 @@ def test_empirical_tv_below_every_bound(smoke_run):
     _, out = smoke_run
     evaluations = pd.read_csv(out / "evaluations.csv")
     certificates = pd.read_csv(out / "certificates.csv")
+    certificates = certificates[certificates.sound]  # local (IBP) bounds hold at their own visited states only
     merged = evaluations.merge(certificates, on=["cell_id", "eps", "norm"])
     assert len(merged) > 0
     assert (merged.tv_empirical <= merged.tv_bound + 1e-6).all()
@@ -52,7 +53,7 @@ def test_abs_product_below_layer_product(smoke_run):
     certificates = pd.read_csv(out / "certificates.csv")
     lipschitz = certificates.pivot_table(index="cell_id", columns="bound", values="lipschitz")
     assert (lipschitz["abs_product"] <= lipschitz["linf_layer_product"] * (1 + 1e-6)).all()
-    flags = certificates.drop_duplicates("bound").set_index("bound").monotone
+    flags = certificates[certificates.scope == "global"].drop_duplicates("bound").set_index("bound").monotone
     for bound, monotone in flags.items():
         assert monotone == BOUNDS[bound].monotone
 
