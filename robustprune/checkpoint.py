@@ -76,15 +76,19 @@ def _checkpointer():
     import orbax.checkpoint as ocp
 
     # Each process saves its own cells, so orbax must not wait for the other processes at its barriers.
+    # Synchronous on purpose: a chunk is committed only after its files are on disk, and no background
+    # thread outlives the call (the asynchronous StandardCheckpointer occasionally hung here on 2 busy cores).
     pid = jax.process_index()
     options = ocp.options.MultiprocessingOptions(primary_host=pid, active_processes={pid})
-    return ocp.StandardCheckpointer(multiprocessing_options=options)
+    return ocp.Checkpointer(ocp.StandardCheckpointHandler(), multiprocessing_options=options)
 
 
 def save_tree(path: Path, tree) -> None:
     """Save a pytree of arrays with orbax at `path` (overwriting)."""
+    import orbax.checkpoint as ocp
+
     with _checkpointer() as checkpointer:
-        checkpointer.save(path.resolve(), tree, force=True)
+        checkpointer.save(path.resolve(), args=ocp.args.StandardSave(tree), force=True)
 
 
 def restore_tree(path: Path, target):
@@ -93,7 +97,7 @@ def restore_tree(path: Path, target):
 
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
     with _checkpointer() as checkpointer:
-        return checkpointer.restore(path.resolve(), abstract)
+        return checkpointer.restore(path.resolve(), args=ocp.args.StandardRestore(abstract))
 
 
 def _reraise_disk_full(err: OSError, folder: Path):
@@ -145,7 +149,7 @@ class ChunkStore:
         folder = self.folder / "train"
         try:
             shutil.rmtree(folder, ignore_errors=True)
-            save_tree(folder / "state", state)
+            save_tree(folder / "state", jax.device_get(state))  # host arrays: each process saves its own
             buffer = io.BytesIO()
             np.savez(buffer, **{k: np.asarray(v) for k, v in metrics.items()})
             (folder / "metrics.npz").write_bytes(buffer.getvalue())
@@ -165,7 +169,9 @@ class ChunkStore:
             updates_done = json.loads((folder / "progress.json").read_text())["updates_done"]
             with np.load(folder / "metrics.npz") as data:
                 metrics = {k: data[k] for k in data.files}
-            state = restore_tree(folder / "state", target)
+            host = jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), target)
+            shardings = jax.tree_util.tree_map(lambda x: x.sharding, target)
+            state = jax.device_put(restore_tree(folder / "state", host), shardings)
         except (CorruptCheckpoint, OSError, ValueError, KeyError) as err:
             logger.warning("Training checkpoint of %s is unusable and will be recomputed: %s", self.folder.name, err)
             shutil.rmtree(folder, ignore_errors=True)

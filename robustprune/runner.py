@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from robustprune.cell_groups import network_groups
-from robustprune.config import StudyConfig
+from robustprune.config import ConfigError, StudyConfig
 from robustprune.distributed import ProcessSettings, local_mesh, process_share
 from robustprune.grid import GridResult, expand_cells, pick_chunk_size, run_grid, write_layout
 from robustprune.results import config_hash, write_csv
@@ -71,6 +71,10 @@ def decide_chunk_size(cfg: StudyConfig, cells: list, mesh, *, requested, resumed
     if requested is not None or resumed is not None:
         size = requested if requested is not None else resumed
         rounded = -(-size // ndev) * ndev
+        if requested is None and rounded != size:
+            raise ConfigError(f"this folder was started with chunks of {size} cells, which {ndev} devices cannot "
+                              f"split evenly, so its saved chunks cannot be resumed here. Resume on a device count "
+                              f"that divides {size}, or pass --overwrite.")
         if rounded != size:
             logger.info("Chunk size %d rounded up to %d, a multiple of the %d devices", size, rounded, ndev)
         logger.info("Chunk size %d cells (%s)", rounded, "--chunk-size" if requested is not None else "resumed")

@@ -119,6 +119,11 @@ def check_shard_folder(out_dir: Path, cfg: StudyConfig, *, overwrite: bool, chun
                               "--out folder or pass --overwrite.")
         shutil.rmtree(folder)
         return None
+    mismatch = layout.get("num_processes") != process.num_processes or (
+        chunk_size is not None and layout.get("chunk_size") != chunk_size)
+    if mismatch and overwrite:
+        shutil.rmtree(folder)
+        return None
     if layout.get("num_processes") != process.num_processes:
         raise ConfigError(f"--num-processes={process.num_processes} differs from the {layout.get('num_processes')} "
                           f"that started {out_dir}. Use {layout.get('num_processes')}, or pass --overwrite.")
