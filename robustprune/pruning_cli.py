@@ -17,6 +17,8 @@ def add_pruning_options(run: argparse.ArgumentParser) -> None:
                        help="gradual, one_shot, micro, post_training")
     group.add_argument("--methods", default=None, metavar="NAME,...", help="magnitude, random")
     group.add_argument("--allocations", default=None, metavar="NAME,...", help="global, uniform, erk")
+    group.add_argument("--micro-increment", type=float, default=None, metavar="F",
+                       help="sparsity added per micro-pruning step (every prune.micro_period updates)")
     group.add_argument("--max-sparsity-first-last", type=float, default=None, metavar="F",
                        help="cap on the sparsity of the first and last policy layers (1: no cap, 0: dense)")
     group.add_argument("--prune-critic", action="store_true", help="also prune the critic's kernels")
@@ -44,6 +46,8 @@ def apply_pruning_options(cfg: StudyConfig, args: argparse.Namespace) -> StudyCo
     for name in ("schedules", "methods", "allocations"):
         if getattr(args, name, None) is not None:
             changes[name] = _names(f"--{name}", getattr(args, name))
+    if getattr(args, "micro_increment", None) is not None:
+        changes["micro_increment"] = args.micro_increment
     if getattr(args, "max_sparsity_first_last", None) is not None:
         changes["max_sparsity_first_last"] = args.max_sparsity_first_last
     if getattr(args, "prune_critic", False):
