@@ -46,6 +46,8 @@ def check_range(setting: str, value: Any, low: float, high: float, *, high_open:
 
 
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
+POLICIES = ("gaussian", "categorical")
+ROBUST_METHODS = ("vanilla", "sa_ppo", "adversarial", "lipschitz")
 NORMS = ("linf", "l2")
 BACKENDS = ("spring", "positional", "generalized", "mjx")
 
@@ -71,11 +73,17 @@ class EnvConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """MLP shapes. The policy mean network and the critic share hidden sizes and activation."""
+    """MLP shapes. The policy network and the critic share hidden sizes and activation.
+
+    policy: "gaussian" (mean MLP, state-independent log-std) or "categorical" (MLP logits of a factorized
+    softmax over `n_bins` actions per action dimension, evenly spaced in [−1, 1]; `robustprune.policies`).
+    """
 
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     init_log_std: float = -0.5
+    policy: str = "gaussian"
+    n_bins: int = 11
 
     def validate(self) -> None:
         if not self.hidden_sizes:
@@ -84,6 +92,10 @@ class NetworkConfig:
             check_positive_int(f"network.hidden_sizes[{i}]", size)
         check_choice("network.activation", self.activation, ACTIVATIONS)
         check_range("network.init_log_std", self.init_log_std, -10.0, 5.0)
+        check_choice("network.policy", self.policy, POLICIES)
+        if not isinstance(self.n_bins, int) or isinstance(self.n_bins, bool) or self.n_bins < 2:
+            raise ConfigError(f"network.n_bins={self.n_bins!r} is invalid: a categorical policy needs an integer "
+                              "number of action bins >= 2 per action dimension, e.g. 11.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +208,58 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RobustConfig:
+    """Robust-training baselines, crossed with the pruning grid (`robustprune.train.robust`).
+
+    methods: the grid axis of training methods. Each method is a static setting: the cells of one method
+    share one compiled program, so vanilla cells never run SA-PPO's inner PGD. "vanilla": plain PPO;
+    "sa_ppo": PPO plus κ·max_{ŝ∈B(s,ε)} KL(π(·|s) ‖ π(·|ŝ)) (Zhang et al., 2020); "adversarial": rollouts in
+    which the policy acts on observations perturbed by `rollout_attack`; "lipschitz": PPO plus κ·ε·L/2, with L
+    the global bound `lipschitz_bound` of `robustprune.certify` (certified training).
+    kappas, train_eps: per-cell traced κ and training radius ε (normalized units, the eval norm), crossed for
+    every non-vanilla method. The radius ramps linearly from 0 at `eps_start_frac` of training to ε at
+    `eps_end_frac`. sa_steps: PGD steps of SA-PPO's inner maximum, step ε·sa_step_frac (SGLD noise
+    `sa_langevin_beta` > 0).
+    """
+
+    methods: tuple[str, ...] = ("vanilla",)
+    kappas: tuple[float, ...] = (0.1,)
+    train_eps: tuple[float, ...] = (0.1,)
+    eps_start_frac: float = 0.0
+    eps_end_frac: float = 0.5
+    sa_steps: int = 5
+    sa_step_frac: float = 0.4
+    sa_langevin_beta: float = 0.0
+    rollout_attack: str = "mad"
+    lipschitz_bound: str = "abs_product"
+
+    def validate(self) -> None:
+        if not self.methods or len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"robust.methods={self.methods!r} must list distinct names, at least one, from "
+                              f"{', '.join(ROBUST_METHODS)}.")
+        for m in self.methods:
+            check_choice("robust.methods", m, ROBUST_METHODS)
+        for setting in ("kappas", "train_eps"):
+            values = getattr(self, setting)
+            if not values:
+                raise ConfigError(f"robust.{setting}=() is empty: give at least one value, e.g. (0.1,).")
+            for i, v in enumerate(values):
+                check_range(f"robust.{setting}[{i}]", v, 0.0, 1e3)
+        check_range("robust.eps_start_frac", self.eps_start_frac, 0.0, 1.0)
+        check_range("robust.eps_end_frac", self.eps_end_frac, 0.0, 1.0)
+        if self.eps_end_frac < self.eps_start_frac:
+            raise ConfigError(f"robust.eps_end_frac={self.eps_end_frac} is before robust.eps_start_frac="
+                              f"{self.eps_start_frac}. The ε ramp must end at or after it starts (both in [0, 1]).")
+        check_positive_int("robust.sa_steps", self.sa_steps)
+        check_range("robust.sa_step_frac", self.sa_step_frac, 1e-6, 10.0)
+        check_range("robust.sa_langevin_beta", self.sa_langevin_beta, 0.0, 100.0)
+        check_choice("robust.rollout_attack", self.rollout_attack, ("random", "mad", "critic"))
+        from robustprune.certify import BOUNDS
+
+        check_choice("robust.lipschitz_bound", self.lipschitz_bound, [n for n, b in BOUNDS.items() if b.monotone])
+
+
+@dataclasses.dataclass(frozen=True)
 class StudyConfig:
     """A whole study: environment, networks, PPO, pruning grid, seeds and evaluation."""
 
@@ -205,6 +269,7 @@ class StudyConfig:
     ppo: PPOConfig = PPOConfig()
     prune: PruneConfig = PruneConfig()
     eval: EvalConfig = EvalConfig()
+    robust: RobustConfig = RobustConfig()
     seeds: tuple[int, ...] = (0, 1)
     notes: str = ""
 
@@ -215,6 +280,7 @@ class StudyConfig:
         self.ppo.validate()
         self.prune.validate(self.ppo.num_updates)
         self.eval.validate()
+        self.robust.validate()
         if not self.seeds:
             raise ConfigError("seeds=() is empty: give at least one seed, e.g. --seeds 2.")
         for i, seed in enumerate(self.seeds):
@@ -242,6 +308,7 @@ class StudyConfig:
             ppo=PPOConfig(**tup(data["ppo"])),
             prune=PruneConfig(**tup(data["prune"])),
             eval=EvalConfig(**tup(data["eval"])),
+            robust=RobustConfig(**tup(data.get("robust", {}))),
             seeds=tuple(data["seeds"]),
             notes=data.get("notes", ""),
         )

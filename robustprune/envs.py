@@ -61,7 +61,13 @@ class PointMass(brax_base.Env):
         return "jax"
 
 
-_TOY_ENVS = {"point_mass": PointMass}
+def _cartpole(**kwargs):
+    from robustprune.cartpole import CartPole
+
+    return CartPole(**kwargs)
+
+
+_TOY_ENVS = {"point_mass": PointMass, "cartpole": _cartpole}
 
 
 def available_envs() -> list[str]:

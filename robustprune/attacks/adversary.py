@@ -79,7 +79,7 @@ def sarl_attack(victim: Victim, obs, key, eps, settings: AttackSettings):
 def paad_attack(victim: Victim, obs, key, eps, settings: AttackSettings):
     """PA-AD: the trained director in victim.adversary picks a direction, the actor finds ŝ along it."""
     del key
-    action_size = victim.log_std.shape[-1]
+    action_size = victim.action_size
     direction = jnp.clip(_adversary_action(victim, obs, settings, action_size), -1.0, 1.0)
     return paad_actor(victim, obs, direction, eps, settings)
 
@@ -109,7 +109,7 @@ class AdversaryEnv(brax_base.Env):
         clean = self._observe(inner)
         perturbed = perturb_from_action(self._kind, self._victim, clean[None], action[None], self._eps,
                                         self._settings)
-        victim_action = jnp.clip(self._victim.mean(perturbed)[0], -1.0, 1.0)
+        victim_action = jnp.clip(self._victim.action(perturbed)[0], -1.0, 1.0)
         reward, done = jnp.zeros(()), jnp.zeros(())
         for _ in range(self._repeat):
             inner = self._base.step(inner, victim_action)

@@ -34,7 +34,11 @@ def adversary_config(cfg: StudyConfig) -> StudyConfig:
     ppo = dataclasses.replace(cfg.ppo, num_envs=a.adv_num_envs, unroll_length=a.adv_unroll_length,
                               num_updates=a.adv_num_updates, update_epochs=a.adv_update_epochs,
                               num_minibatches=a.adv_num_minibatches)
-    return dataclasses.replace(cfg, ppo=ppo, prune=dataclasses.replace(cfg.prune, sparsities=(0.0,)))
+    # The adversary is a plain Gaussian PPO agent, whatever the victim's policy kind and training method.
+    network = dataclasses.replace(cfg.network, policy="gaussian")
+    robust = dataclasses.replace(cfg.robust, methods=("vanilla",))
+    return dataclasses.replace(cfg, ppo=ppo, prune=dataclasses.replace(cfg.prune, sparsities=(0.0,)),
+                               network=network, robust=robust)
 
 
 def adversary_env(cfg: StudyConfig, kind: str, victim, eps):

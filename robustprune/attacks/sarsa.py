@@ -61,8 +61,7 @@ def collect_sarsa_data(env, victim: Victim, key: jax.Array, num_envs: int, unrol
 
     def step(state, k):
         obs = victim.normalizer.normalize(state.obs)
-        mean = victim.mean(obs)
-        action = jnp.clip(mean + jnp.exp(victim.log_std) * jax.random.normal(k, mean.shape, mean.dtype), -1.0, 1.0)
+        action = jnp.clip(victim.sample(obs, k), -1.0, 1.0)
         state = env.step(state, action)
         return state, (obs, action, state.reward, state.done, state.info["truncation"])
 
@@ -149,7 +148,7 @@ def fit_sarsa(env, victim: Victim, key, radii, weights, *, settings: AttackSetti
 def _rs_objective(victim: Victim, obs, settings: AttackSettings, kl_ratio):
     """Per-row objective to maximize: (1 − ratio)·(−Q(s, μ(ŝ))) + ratio·KL(π(·|s) ‖ π(·|ŝ))."""
     q = q_network(settings)
-    clean_mean = jax.lax.stop_gradient(victim.mean(obs))
+    clean_mean = jax.lax.stop_gradient(victim.dist_params(obs))
 
     def objective(x):
         value = q.apply(victim.adversary, obs, jnp.clip(victim.mean(x), -1.0, 1.0))

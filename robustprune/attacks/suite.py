@@ -52,8 +52,8 @@ def mad_attack(victim: Victim, obs, key, eps, settings: AttackSettings):
     With settings.langevin_beta > 0, Gaussian noise that shrinks to zero over the steps is added to the
     gradient, as in SA_PPO's MAD.
     """
-    clean_mean = jax.lax.stop_gradient(victim.mean(obs))
-    return _pgd(victim, lambda x: victim.kl_to(clean_mean, x), obs, key, eps, settings, settings.langevin_beta)
+    clean = jax.lax.stop_gradient(victim.dist_params(obs))
+    return _pgd(victim, lambda x: victim.kl_to(clean, x), obs, key, eps, settings, settings.langevin_beta)
 
 
 def critic_attack(victim: Victim, obs, key, eps, settings: AttackSettings):

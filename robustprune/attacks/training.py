@@ -13,6 +13,7 @@ from robustprune.attacks.settings import settings_from_config
 from robustprune.attacks.suite import ATTACKS, LEARNED_ATTACKS, TRANSFER_ATTACKS
 from robustprune.attacks.victim import Victim
 from robustprune.config import ConfigError, StudyConfig
+from robustprune.policies import policy_head
 from robustprune.train.ppo import collect
 from robustprune.train.state import TrainState, make_networks, train_env
 
@@ -30,7 +31,8 @@ def collect_under_attack(cfg: StudyConfig, ts: TrainState, attack: str, eps, env
     settings, attack_fn = settings_from_config(cfg), ATTACKS[attack]
 
     def perturb(params, obs, key):
-        victim = Victim(params["policy"], params["critic"], ts.normalizer, policy.apply, critic.apply)
+        victim = Victim(params["policy"], params["critic"], ts.normalizer, policy.apply, critic.apply,
+                        head=policy_head(cfg.network, env.action_size))
         victim = jax.lax.stop_gradient(victim)
         return jax.lax.stop_gradient(attack_fn(victim, obs, key, eps, settings))
 
