@@ -42,7 +42,8 @@ def check_range(setting: str, value: Any, low: float, high: float, *, high_open:
     ok = ok and (value < high if high_open else value <= high)
     if not ok:
         bracket = ")" if high_open else "]"
-        raise ConfigError(f"{setting}={value!r} is outside the allowed range [{low}, {high}{bracket}.")
+        raise ConfigError(f"{setting}={value!r} is outside the allowed range [{low}, {high}{bracket}. "
+                          f"Set {setting} to a finite number in that range.")
 
 
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
@@ -140,29 +141,57 @@ class PPOConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PruneConfig:
-    """Pruning settings.
+    """Pruning settings. The grid is sparsities × schedules × methods × allocations × seeds.
 
     Sparsity is the fraction of prunable weights that are exactly zero. The prunable weights are the kernels of
-    the policy mean network. Biases, the log-std and the critic are never pruned. The gradual schedule
-    (Zhu & Gupta, 2017) ramps sparsity from 0 at `start_frac` of training to the target at `end_frac`, with
-    exponent `exponent`, and recomputes the global magnitude mask every `update_period` updates.
+    the policy mean network, and also the critic's kernels (own masks, same target and method) when
+    `prune_critic`. Biases and the log-std are never pruned. Schedules (robustprune.pruning.schedules): the
+    gradual ramp (Zhu & Gupta, 2017) from 0 at `start_frac` of training to the target at `end_frac` with
+    exponent `exponent`, mask recomputed every `update_period` updates; one_shot at `start_frac` then
+    fine-tuning; micro: `micro_increment` more sparsity every `micro_period` updates from `start_frac`;
+    post_training: after the last update, no fine-tuning. Methods: magnitude or random scores. Allocations:
+    one global ranking, or per-layer uniform or ERK. `max_sparsity_first_last` caps the sparsity of the first
+    and last kernels (1.0: no cap; 0.0 keeps them dense). Sparsity 0 cells are trained once per seed (schedule
+    and method do not change a dense run). `capacity_control` adds, per nonzero sparsity and seed, a dense cell
+    with narrower hidden layers and about as many kernel weights. `enabled=False` skips masking altogether
+    (all sparsities must then be 0), for overhead measurements.
     """
 
     sparsities: tuple[float, ...] = (0.0, 0.5, 0.8, 0.95)
-    schedule: str = "gradual"
+    schedules: tuple[str, ...] = ("gradual",)
+    methods: tuple[str, ...] = ("magnitude",)
+    allocations: tuple[str, ...] = ("global",)
     start_frac: float = 0.2
     end_frac: float = 0.7
     exponent: float = 3.0
     update_period: int = 2
+    micro_increment: float = 0.02
+    micro_period: int = 1
+    max_sparsity_first_last: float = 1.0
+    prune_critic: bool = False
+    capacity_control: bool = False
+    enabled: bool = True
 
     def validate(self, num_updates: int) -> None:
-        from robustprune.pruning import SCHEDULES
+        from robustprune.pruning import ALLOCATIONS, METHODS, SCHEDULES
 
         if not self.sparsities:
             raise ConfigError("prune.sparsities=() is empty: give at least one sparsity in [0, 1), e.g. (0.0, 0.5).")
         for i, s in enumerate(self.sparsities):
             check_range(f"prune.sparsities[{i}]", s, 0.0, 1.0, high_open=True)
-        check_choice("prune.schedule", self.schedule, SCHEDULES)
+        for setting, choices in (("schedules", SCHEDULES), ("methods", METHODS), ("allocations", ALLOCATIONS)):
+            values = getattr(self, setting)
+            if not values or len(set(values)) != len(values):
+                raise ConfigError(f"prune.{setting}={values!r} must list distinct names, at least one, from "
+                                  f"{', '.join(choices)}.")
+            for v in values:
+                check_choice(f"prune.{setting}", v, choices)
+        check_range("prune.max_sparsity_first_last", self.max_sparsity_first_last, 0.0, 1.0)
+        check_range("prune.micro_increment", self.micro_increment, 1e-6, 1.0)
+        check_positive_int("prune.micro_period", self.micro_period)
+        if not self.enabled and any(s > 0 for s in self.sparsities):
+            raise ConfigError(f"prune.enabled=False with prune.sparsities={self.sparsities}: a disabled pruner "
+                              "cannot reach a nonzero target. Use sparsities (0.0,) or enable pruning.")
         check_range("prune.start_frac", self.start_frac, 0.0, 1.0)
         check_range("prune.end_frac", self.end_frac, 0.0, 1.0)
         if self.end_frac < self.start_frac:
@@ -177,6 +206,25 @@ class PruneConfig:
                 f"prune.update_period={self.update_period} exceeds ppo.num_updates={num_updates}: "
                 "the mask would never be updated. Use a period of at most the number of updates."
             )
+        if "micro" in self.schedules:
+            last, start = num_updates - 1, round(self.start_frac * (num_updates - 1))
+            end = start + self.micro_period * max(self.sparsities) / self.micro_increment
+            if end > last:
+                need = self.micro_period * max(self.sparsities) / max(last - start, 1)
+                raise ConfigError(
+                    f"prune.micro_increment={self.micro_increment} is too small: micro-pruning to "
+                    f"{max(self.sparsities)} from update {start} would end at update {end:.1f}, after the last "
+                    f"update {last}. Use prune.micro_increment >= {need:.4g}, a smaller prune.micro_period or an "
+                    "earlier prune.start_frac."
+                )
+
+
+def _legacy_prune(prune: dict) -> dict:
+    """Map the single `schedule` of configs written before schedules became a grid axis to `schedules`."""
+    if "schedule" in prune:
+        prune = {**prune, "schedules": (prune["schedule"],)}
+        del prune["schedule"]
+    return prune
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,6 +307,102 @@ class RobustConfig:
         check_choice("robust.lipschitz_bound", self.lipschitz_bound, [n for n, b in BOUNDS.items() if b.monotone])
 
 
+THREAT_MODELS = ("cell", "shared_raw")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackConfig:
+    """Settings of the attack suite beyond the PGD basics in EvalConfig.
+
+    threat_model: "cell" puts the ball in each cell's own normalized units (the protocol); "shared_raw" gives
+    every cell the same raw-space box, ε times the per-dimension std of the dense reference cell of its seed.
+    Robust Sarsa (rs_*): Q^π of the frozen stochastic policy by TD(0) on rs_num_envs × rs_unroll_length
+    on-policy steps per cell, with a smoothness penalty; one Q per (radius, weight) pair, strongest kept.
+    Learned adversaries (adv_*, SA-RL and PA-AD): PPO with these sizes, one agent per cell × ε × learning
+    rate, strongest kept. The published budgets (60k Sarsa steps, 6 × 5 Q-functions, 1M steps per adversary,
+    about 216 settings) do not fit a 2-core CPU; the defaults are reduced and run.json records them.
+    """
+
+    threat_model: str = "cell"
+    pgd_restarts: int = 1
+    mad_langevin_beta: float = 0.0  # > 0: SA_PPO-style shrinking gradient noise in MAD (relative to |grad|)
+    rs_mad_ratio: float = 0.5  # RS+MAD objective: (1 − ratio)·(−Q) + ratio·KL
+    rs_num_envs: int = 64
+    rs_unroll_length: int = 256
+    rs_epochs: int = 10
+    rs_num_minibatches: int = 16
+    rs_learning_rate: float = 1e-3
+    rs_radii: tuple[float, ...] = (0.02, 0.1)
+    rs_weights: tuple[float, ...] = (0.1, 1.0)
+    rs_penalty_steps: int = 2
+    adv_num_envs: int = 32
+    adv_unroll_length: int = 32
+    adv_num_updates: int = 40
+    adv_update_epochs: int = 4
+    adv_num_minibatches: int = 4
+    adv_learning_rates: tuple[float, ...] = (3e-4, 1e-3)
+    paad_actor_steps: int = 2
+
+    def validate(self) -> None:
+        check_choice("attack.threat_model", self.threat_model, THREAT_MODELS)
+        for name in ("pgd_restarts", "rs_num_envs", "rs_unroll_length", "rs_epochs", "rs_num_minibatches",
+                     "rs_penalty_steps", "adv_num_envs", "adv_unroll_length", "adv_num_updates",
+                     "adv_update_epochs", "adv_num_minibatches", "paad_actor_steps"):
+            check_positive_int(f"attack.{name}", getattr(self, name))
+        check_range("attack.mad_langevin_beta", self.mad_langevin_beta, 0.0, 100.0)
+        check_range("attack.rs_mad_ratio", self.rs_mad_ratio, 0.0, 1.0)
+        check_range("attack.rs_learning_rate", self.rs_learning_rate, 1e-8, 1.0)
+        samples = self.rs_num_envs * (self.rs_unroll_length - 1)
+        if samples % self.rs_num_minibatches:
+            raise ConfigError(
+                f"attack.rs_num_minibatches={self.rs_num_minibatches} does not divide the Sarsa sample count "
+                f"rs_num_envs × (rs_unroll_length − 1) = {samples}. Choose a divisor of {samples}."
+            )
+        if (self.adv_num_envs * self.adv_unroll_length) % self.adv_num_minibatches:
+            raise ConfigError(
+                f"attack.adv_num_minibatches={self.adv_num_minibatches} does not divide adv_num_envs × "
+                f"adv_unroll_length = {self.adv_num_envs * self.adv_unroll_length}. Choose a divisor."
+            )
+        for setting in ("rs_radii", "rs_weights", "adv_learning_rates"):
+            values = getattr(self, setting)
+            if not values:
+                raise ConfigError(f"attack.{setting}=() is empty: give at least one value.")
+            for i, v in enumerate(values):
+                check_range(f"attack.{setting}[{i}]", v, 0.0, 1e3)
+
+
+@dataclasses.dataclass(frozen=True)
+class CertifyConfig:
+    """Settings of the certificates written beside the evaluations (`robustprune.certify_run`).
+
+    Visited states come from a deterministic (mean-action) rollout of each cell without attack:
+    `rollout_envs` auto-resetting environments for `rollout_steps` steps, keeping every `state_stride`-th
+    step, so each cell has rollout_envs × (rollout_steps // state_stride) states. PGD (`pgd_steps` steps,
+    `pgd_restarts` random starts) searches each state's ball for the largest TV: the empirical lower bound
+    that every certificate is compared with. `tau` is the TV threshold of the certified radius.
+    `post_training_path` prunes copies of every trained dense cell at each grid sparsity (nested global
+    magnitude masks) and certifies every copy.
+    """
+
+    tau: float = 0.1
+    rollout_envs: int = 4
+    rollout_steps: int = 64
+    state_stride: int = 8
+    pgd_steps: int = 20
+    pgd_restarts: int = 2
+    post_training_path: bool = True
+
+    def validate(self) -> None:
+        check_range("certify.tau", self.tau, 1e-9, 1.0, high_open=True)
+        for name in ("rollout_envs", "rollout_steps", "state_stride", "pgd_steps", "pgd_restarts"):
+            check_positive_int(f"certify.{name}", getattr(self, name))
+        if self.state_stride > self.rollout_steps:
+            raise ConfigError(
+                f"certify.state_stride={self.state_stride} exceeds certify.rollout_steps={self.rollout_steps}: "
+                "no state would be kept. Use a stride of at most the number of rollout steps."
+            )
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
     """A whole study: environment, networks, PPO, pruning grid, seeds and evaluation."""
@@ -269,6 +413,8 @@ class StudyConfig:
     ppo: PPOConfig = PPOConfig()
     prune: PruneConfig = PruneConfig()
     eval: EvalConfig = EvalConfig()
+    attack: AttackConfig = AttackConfig()
+    certify: CertifyConfig = CertifyConfig()
     robust: RobustConfig = RobustConfig()
     seeds: tuple[int, ...] = (0, 1)
     notes: str = ""
@@ -280,7 +426,15 @@ class StudyConfig:
         self.ppo.validate()
         self.prune.validate(self.ppo.num_updates)
         self.eval.validate()
+        self.attack.validate()
+        self.certify.validate()
         self.robust.validate()
+        if self.attack.threat_model == "shared_raw" or any(a.startswith("transfer_") for a in self.eval.attacks):
+            if 0.0 not in self.prune.sparsities:
+                raise ConfigError(
+                    f"attack.threat_model={self.attack.threat_model!r} with eval.attacks={self.eval.attacks} needs "
+                    "a dense reference cell, but prune.sparsities has no 0.0. Add 0.0 to prune.sparsities."
+                )
         if not self.seeds:
             raise ConfigError("seeds=() is empty: give at least one seed, e.g. --seeds 2.")
         for i, seed in enumerate(self.seeds):
@@ -290,7 +444,9 @@ class StudyConfig:
 
     @property
     def num_cells(self) -> int:
-        return len(self.prune.sparsities) * len(self.seeds)
+        from robustprune.grid import expand_cells
+
+        return len(expand_cells(self))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -306,8 +462,10 @@ class StudyConfig:
             env=EnvConfig(**tup(data["env"])),
             network=NetworkConfig(**tup(data["network"])),
             ppo=PPOConfig(**tup(data["ppo"])),
-            prune=PruneConfig(**tup(data["prune"])),
+            prune=PruneConfig(**_legacy_prune(tup(data["prune"]))),
             eval=EvalConfig(**tup(data["eval"])),
+            attack=AttackConfig(**tup(data.get("attack", {}))),
+            certify=CertifyConfig(**tup(data.get("certify", {}))),
             robust=RobustConfig(**tup(data.get("robust", {}))),
             seeds=tuple(data["seeds"]),
             notes=data.get("notes", ""),

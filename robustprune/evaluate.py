@@ -13,9 +13,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from robustprune.attacks import ATTACKS, Victim, ball_violation, settings_from_config
-from robustprune.certify import gaussian_tv
 from robustprune.config import StudyConfig
 from robustprune.envs import make_eval_env
+from robustprune.policies import policy_head
 from robustprune.train.state import make_networks
 
 
@@ -29,21 +29,30 @@ class EvalResult:
     violation: jax.Array
 
 
+@functools.lru_cache(maxsize=32)
+def _victim_networks(cfg: StudyConfig, action_size: int):
+    """One (policy, critic) pair per config, so victims of every chunk share static apply functions and
+    therefore one compiled evaluation program (a new Flax module's `apply` never compares equal)."""
+    return make_networks(cfg, action_size)
+
+
 def make_victim(cfg: StudyConfig, params: dict, normalizer, action_size: int) -> Victim:
     """Freeze a trained cell's parameters and normalizer as an attack target."""
-    policy, critic = make_networks(cfg, action_size)
+    policy, critic = _victim_networks(cfg, action_size)
     return Victim(
         policy_params=params["policy"],
         critic_params=params["critic"],
         normalizer=normalizer,
         policy_apply=policy.apply,
         critic_apply=critic.apply,
+        head=policy_head(cfg.network, action_size),
     )
 
 
 def rollout(cfg: StudyConfig, attack: str, victim: Victim, eps: jax.Array, key: jax.Array,
             adversary=None) -> EvalResult:
-    """Run cfg.eval.episodes deterministic episodes (mean action) of the victim under one attack at radius ε.
+    """Run cfg.eval.episodes deterministic episodes (mean action, or argmax
+    for a categorical policy) of the victim under one attack at radius ε.
 
     adversary: the learned attack's parameters for this cell and ε (None keeps victim.adversary).
     """
@@ -62,12 +71,10 @@ def rollout(cfg: StudyConfig, attack: str, victim: Victim, eps: jax.Array, key: 
         perturbed = attack_fn(victim, obs, step_key, eps, settings)
         violation = jnp.maximum(violation, ball_violation(obs, perturbed, eps, ev.norm, victim.ball_scale))
 
-        clean_mean = victim.mean(obs)
-        attacked_mean = victim.mean(perturbed)
-        delta = jnp.linalg.norm((attacked_mean - clean_mean) * jnp.exp(-victim.log_std), axis=-1)
-        tv_max = jnp.maximum(tv_max, jnp.max(jnp.where(alive > 0, gaussian_tv(delta), 0.0)))
+        tv = victim.tv_to(victim.dist_params(obs), perturbed)
+        tv_max = jnp.maximum(tv_max, jnp.max(jnp.where(alive > 0, tv, 0.0)))
 
-        state = env.step(state, jnp.clip(attacked_mean, -1.0, 1.0))
+        state = env.step(state, jnp.clip(victim.action(perturbed), -1.0, 1.0))
         returns = returns + state.reward * alive
         alive = alive * (1.0 - state.done)
         return (state, returns, alive, tv_max, violation), None

@@ -26,7 +26,7 @@ def _default() -> StudyConfig:
         name="default",
         env=EnvConfig(name="inverted_pendulum", backend="spring", episode_length=200),
         ppo=PPOConfig(num_envs=64, unroll_length=32, num_updates=100),
-        prune=PruneConfig(sparsities=(0.0, 0.5, 0.8, 0.95), schedule="gradual"),
+        prune=PruneConfig(sparsities=(0.0, 0.5, 0.8, 0.95), schedules=("gradual",)),
         eval=EvalConfig(
             episodes=16, episode_length=200, eps=(0.0, 0.1, 0.2, 0.4, 0.8), attacks=FULL_SUITE
         ),
@@ -43,6 +43,26 @@ def _smoke() -> StudyConfig:
         ppo=PPOConfig(num_envs=8, unroll_length=16, num_updates=6, update_epochs=2, num_minibatches=2),
         prune=PruneConfig(sparsities=(0.0, 0.5), start_frac=0.0, end_frac=0.5, update_period=1),
         eval=EvalConfig(episodes=2, episode_length=50, eps=(0.0, 0.3), attacks=("none", "random", "mad")),
+        seeds=(0, 1),
+    )
+    return _with_departure(cfg)
+
+
+def _schedules() -> StudyConfig:
+    """Pruning schedules and methods compared on inverted_pendulum (default's training), in minutes on CPU.
+
+    Gradual, micro and one-shot schedules, each with magnitude and random (control) scores, at 4 sparsities and
+    2 seeds, with one global ranking whose first and last layers are capped at 0.8 sparsity (uncapped, 95%
+    can prune the whole 64-weight output layer). A cheap attack set keeps evaluation short.
+    """
+    cfg = StudyConfig(
+        name="schedules",
+        env=EnvConfig(name="inverted_pendulum", backend="spring", episode_length=200),
+        ppo=PPOConfig(num_envs=64, unroll_length=32, num_updates=100),
+        prune=PruneConfig(sparsities=(0.0, 0.5, 0.8, 0.9, 0.95), schedules=("gradual", "micro", "one_shot"),
+                          methods=("magnitude", "random"), micro_increment=0.02, micro_period=1,
+                          max_sparsity_first_last=0.8),
+        eval=EvalConfig(episodes=8, episode_length=200, eps=(0.0, 0.1, 0.2, 0.4), attacks=("none", "random", "mad")),
         seeds=(0, 1),
     )
     return _with_departure(cfg)
@@ -111,13 +131,22 @@ def _hopper_quick() -> StudyConfig:
 PRESETS = {
     "default": _default,
     "smoke": _smoke,
+    "schedules": _schedules,
     "hopper": lambda: _brax("hopper", 977),  # 2.0M env steps per cell, as SA_PPO
     "walker2d": lambda: _brax("walker2d", 977),
     "halfcheetah": lambda: _brax("halfcheetah", 977),
     "ant": lambda: _brax("ant", 4883),  # 10M env steps per cell
     "humanoid": lambda: _brax("humanoid", 4883),
     "hopper-quick": _hopper_quick,
+    "robust-cpu": lambda: _robust_presets().robust_cpu(),
+    "categorical-cpu": lambda: _robust_presets().categorical_cpu(),
 }
+
+
+def _robust_presets():
+    from robustprune import robust_presets
+
+    return robust_presets
 
 
 def get_preset(name: str) -> StudyConfig:

@@ -92,6 +92,12 @@ def prepare_run_dir(out_dir: Path, cfg: StudyConfig, *, overwrite: bool) -> None
     Raises ConfigError when the folder holds a different grid's results (unless `overwrite`) or comes from
     a newer schema version.
     """
+    check_run_dir(out_dir, cfg, overwrite=overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_run_dir(out_dir: Path, cfg: StudyConfig, *, overwrite: bool) -> None:
+    """The checks of `prepare_run_dir`, without creating anything."""
     run_json = out_dir / "run.json"
     if run_json.exists():
         try:
@@ -109,7 +115,6 @@ def prepare_run_dir(out_dir: Path, cfg: StudyConfig, *, overwrite: bool) -> None
                 f"{out_dir} holds results of a different config (hash {existing.get('config_hash')}, this "
                 f"config is {config_hash(cfg)}). Choose another --out folder or pass --overwrite."
             )
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def save_checkpoint(path: Path, tree) -> None:
@@ -134,6 +139,39 @@ def load_run(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
         raise FileNotFoundError(f"{run_dir} has no run.json: it is not a robustprune run folder.")
-    tables = {name: pd.read_csv(run_dir / f"{name}.csv") for name in ("cells", "evaluations", "certificates")}
+    names = ("cells", "evaluations", "certificates")
+    if all((run_dir / f"{name}.csv").exists() for name in names):
+        tables = {name: pd.read_csv(run_dir / f"{name}.csv") for name in names}
+    else:
+        tables = merge_shards(run_dir)
     tables["run"] = json.loads((run_dir / "run.json").read_text())
+    return tables
+
+
+class IncompleteRun(RuntimeError):
+    """A multi-host run folder whose host shards do not yet cover every cell of the grid."""
+
+
+def merge_shards(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Concatenate the result tables of every finished host shard (`shards/host_<i>/`), sorted by cell.
+
+    Raises IncompleteRun naming the missing cells when the shards do not cover the grid that run.json records.
+    """
+    run_dir = Path(run_dir)
+    shards = sorted((run_dir / "shards").glob("host_*/cells.csv"))
+    if not shards:
+        raise FileNotFoundError(f"{run_dir} has neither cells.csv nor finished shards under shards/host_*/.")
+    from robustprune.runner import canonical_order
+
+    tables = {}
+    for name in sorted({p.stem for shard in shards for p in shard.parent.glob("*.csv")}):
+        parts = [pd.read_csv(p.parent / f"{name}.csv") for p in shards if (p.parent / f"{name}.csv").exists()]
+        tables[name] = canonical_order(name, pd.concat(parts, ignore_index=True))
+    run = json.loads((run_dir / "run.json").read_text())
+    expected = StudyConfig.from_dict(run["config"]).num_cells if "config" in run else None
+    found = set(tables["cells"].cell_id)
+    if expected is not None and len(found) < expected:
+        missing = sorted(set(range(expected)) - found)
+        raise IncompleteRun(f"{run_dir}: shards cover {len(found)} of {expected} cells; cells {missing[:10]} are "
+                            "missing. Wait for every host to finish, or rerun the missing hosts' commands.")
     return tables

@@ -4,6 +4,8 @@ the results folder. `run_study` is the Python entry point behind `robustprune ru
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import time
 from pathlib import Path
@@ -15,12 +17,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from robustprune import SCHEMA_VERSION
-from robustprune.certify import BOUNDS, gaussian_lipschitz_bounds, gaussian_tv_bound
+from robustprune.certify_run import check_certificates
 from robustprune.config import StudyConfig
 from robustprune.envs import make_base_env
-from robustprune.evaluate import evaluate_grid, make_victim
-from robustprune.grid import Cell, cell_params, expand_cells, train_grid
-from robustprune.networks import mean_kernels
+from robustprune.attack_eval import attack_budgets
+from robustprune.attacks.threat import describe as describe_threat_model
+from robustprune.evaluate import make_victim
+from robustprune.checkpoint import save_tree
+from robustprune.distributed import ProcessSettings, initialize
+from robustprune.grid import Cell
 from robustprune.pruning import achieved_sparsity, layer_sparsity
 from robustprune.results import (
     config_hash,
@@ -29,7 +34,6 @@ from robustprune.results import (
     git_commit,
     package_versions,
     prepare_run_dir,
-    save_checkpoint,
     write_csv,
     write_json,
 )
@@ -44,39 +48,56 @@ class SoundnessError(RuntimeError):
 
 
 def cells_table(cfg: StudyConfig, cells: list[Cell], ts, metrics: dict) -> pd.DataFrame:
-    """One row per cell: settings, target and achieved sparsity, and the final training return."""
+    """One row per cell: settings, target and achieved sparsity, and the final training return.
+
+    Per-layer sparsity is in `sparsity_per_layer` (policy kernels in layer order, space-separated) and, with
+    targets, in the long table layers.csv (`robustprune.pruning_tables`).
+    """
+    from robustprune.pruning_tables import cell_pruning_columns
+    from robustprune.robust_grid import robust_columns
+
     achieved = np.asarray(jax.vmap(achieved_sparsity)(ts.masks))
     per_layer = np.asarray(jax.vmap(layer_sparsity)(ts.masks))
+    critic = np.asarray(jax.vmap(achieved_sparsity)(ts.critic_masks)) if ts.critic_masks else None
     last = max(1, cfg.ppo.num_updates // 10)
     train_return = np.asarray(metrics["episode_return"][:, -last:].mean(axis=1))
     rows = []
-    for c in cells:
+    for i, c in enumerate(cells):  # i indexes this batch of cells; c.cell_id is the cell's id in the grid
         rows.append({
             "cell_id": c.cell_id,
             "env": cfg.env.name,
             "seed": c.seed,
-            "schedule": cfg.prune.schedule,
+            **cell_pruning_columns(cfg, c),
+            **robust_columns(c),
             "sparsity_target": c.sparsity,
-            "sparsity_achieved": achieved[c.cell_id],
-            "sparsity_per_layer": " ".join(f"{x:.4f}" for x in per_layer[c.cell_id]),
-            "train_return": train_return[c.cell_id],
+            "sparsity_achieved": achieved[i],
+            "sparsity_per_layer": " ".join(f"{x:.4f}" for x in per_layer[i]),
+            "critic_sparsity_achieved": np.nan if critic is None else critic[i],
+            "train_return": train_return[i],
         })
     return pd.DataFrame(rows)
 
 
-def evaluate_all(cfg: StudyConfig, victims, *, progress: bool = True) -> tuple[pd.DataFrame, dict]:
-    """Run every attack at every ε on every cell. Returns the evaluations table and timings per attack."""
+def evaluate_all(cfg: StudyConfig, victims, *, progress: bool = True, cells=None) -> tuple[pd.DataFrame, dict]:
+    """Run every attack at every ε on every cell, then add the worst case over the attacks per cell and ε.
+
+    Learned attacks are trained first (one batched program per kind). `cells` (the Cell list of the victims'
+    leading axis) is needed by the shared_raw threat model and the transfer attacks. Returns the evaluations
+    table (with `worst` rows naming their `worst_attack`) and timings per attack and per fitted kind.
+    """
+    from robustprune.attack_eval import evaluate_attack, fit_learned, prepare_victims, with_worst_case
+    from robustprune.attacks import LEARNED_ATTACKS
+
     eps_all = jnp.asarray(cfg.eval.eps)
     key = jax.random.PRNGKey(10_000)  # evaluation key shared by all cells: common initial states
-    rows, timings = [], {}
+    victims = prepare_victims(cfg, victims, cells)
+    rows, timings, fitted = [], {}, {}
     for attack in tqdm(cfg.eval.attacks, desc="evaluate", unit="attack", disable=not progress):
         eps_values = jnp.zeros(1) if attack == "none" else eps_all
-        fn = jax.jit(lambda v, e, k, attack=attack: evaluate_grid(cfg, attack, v, e, k))
-        start = time.perf_counter()
-        compiled = fn.lower(victims, eps_values, key).compile()
-        mid = time.perf_counter()
-        result = jax.device_get(compiled(victims, eps_values, key))
-        timings[attack] = {"compile_s": mid - start, "run_s": time.perf_counter() - mid}
+        adversaries = None
+        if attack in LEARNED_ATTACKS:
+            adversaries = fit_learned(cfg, attack, victims, eps_values, fitted, timings, progress)
+        result, _, timings[attack] = evaluate_attack(cfg, attack, victims, eps_values, key, adversaries)
 
         worst = float(np.max(result.violation))
         if worst > 1e-5:
@@ -96,37 +117,29 @@ def evaluate_all(cfg: StudyConfig, victims, *, progress: bool = True) -> tuple[p
                 })
         logger.info("Evaluated attack %s: %.1f s (compile %.1f s)", attack, timings[attack]["run_s"],
                     timings[attack]["compile_s"])
-    return pd.DataFrame(rows), timings
+    return with_worst_case(pd.DataFrame(rows)), timings
 
 
-def certify_all(cfg: StudyConfig, params) -> pd.DataFrame:
-    """Global certificates of every cell's masked mean network at every ε (one row per cell × bound × ε)."""
-    num_hidden = len(cfg.network.hidden_sizes)
+def certify_all(cfg: StudyConfig, victims, cells: list[Cell]) -> dict[str, pd.DataFrame]:
+    """Certify every cell of a (padded) chunk: the `certificates` and `certificates_path` tables, local ids.
 
-    def bounds_of(policy_params):
-        kernels = mean_kernels(policy_params, num_hidden)
-        log_std = policy_params["params"]["log_std"]
-        return gaussian_lipschitz_bounds(kernels, log_std, activation=cfg.network.activation, norm=cfg.eval.norm)
+    Global and local (IBP) certificates at every ε, PGD and Jacobian lower bounds at visited states, and the
+    post-training pruning path of dense cells (`robustprune.certify_run.certify_cells`).
+    """
+    from robustprune.attack_eval import prepare_victims
+    from robustprune.certify_run import certify_cells
 
-    lipschitz = jax.device_get(jax.jit(jax.vmap(bounds_of))(params["policy"]))
-    rows = []
-    for name, values in lipschitz.items():
-        for cell_id, value in enumerate(np.asarray(values)):
-            for eps in cfg.eval.eps:
-                rows.append({
-                    "cell_id": cell_id,
-                    "bound": name,
-                    "norm": cfg.eval.norm,
-                    "eps": float(eps),
-                    "lipschitz": float(value),
-                    "monotone": BOUNDS[name].monotone,
-                    "tv_bound": float(gaussian_tv_bound(eps, value)),
-                })
-    return pd.DataFrame(rows)
+    return certify_cells(cfg, prepare_victims(cfg, victims, cells), cells)
 
 
 def check_soundness(evaluations: pd.DataFrame, certificates: pd.DataFrame) -> None:
-    """Raise SoundnessError if any measured TV exceeds a certified TV bound for the same cell and ε."""
+    """Raise SoundnessError if any measured TV exceeds a certified TV bound for the same cell and ε.
+
+    Only bounds that hold at every state (`sound`, the global ones) are compared with the evaluations: the
+    local (IBP) bounds hold at the certificates' visited states, which `certify_run.check_certificates` checks.
+    """
+    if "sound" in certificates:
+        certificates = certificates[certificates["sound"].astype(bool)]
     merged = evaluations.merge(certificates, on=["cell_id", "eps", "norm"])
     bad = merged[merged.tv_empirical > merged.tv_bound + TV_TOLERANCE]
     if len(bad):
@@ -136,45 +149,87 @@ def check_soundness(evaluations: pd.DataFrame, certificates: pd.DataFrame) -> No
         )
 
 
+def score_chunk(cfg: StudyConfig, cells: list[Cell], n_real: int, ts, metrics: dict, *, timings: dict,
+                progress: bool = True) -> dict[str, pd.DataFrame]:
+    """Evaluate and certify one trained (padded) chunk; tables keyed by global cell id, padding dropped.
+
+    Diverged cells keep their rows with NaN metrics. `timings` accumulates evaluation and certify seconds.
+    """
+    from robustprune.pruning_tables import pruning_tables
+    from robustprune.runner import relabel_chunk
+
+    action_size = make_base_env(cfg.env.name, cfg.env.backend).action_size
+    victims = make_victim(cfg, ts.params, ts.normalizer, action_size)
+    local = [dataclasses.replace(c, cell_id=i) for i, c in enumerate(cells)]  # rows of ts; relabeled below
+    cells_df = cells_table(cfg, local, ts, metrics)
+    evaluations, eval_timings = evaluate_all(cfg, victims, progress=progress, cells=cells)
+    start = time.perf_counter()
+    certificates = certify_all(cfg, victims, cells)
+    timings["certify_s"] = timings.get("certify_s", 0.0) + time.perf_counter() - start
+    for attack, t in eval_timings.items():
+        total = timings.setdefault("evaluate", {}).setdefault(attack, {"compile_s": 0.0, "run_s": 0.0})
+        total["compile_s"] += t["compile_s"]
+        total["run_s"] += t["run_s"]
+    tables = {"cells": cells_df, "evaluations": evaluations, **certificates,
+              **pruning_tables(cfg, local, ts, metrics)}
+    tables = relabel_chunk(tables, cells, n_real, np.asarray(ts.diverged_at))
+    check_soundness(tables["evaluations"], tables["certificates"])
+    check_certificates(tables["certificates"], tables.get("certificates_path"))
+    return tables
+
+
 def run_study(cfg: StudyConfig, out_dir: str | Path | None = None, *, overwrite: bool = False,
-              progress: bool = True) -> Path:
-    """Train, evaluate, certify and save one study. Returns the run folder."""
-    cfg.validate()
+              progress: bool = True, chunk_size: int | None = None, checkpoint_every: int | None = None,
+              process: ProcessSettings | None = None, nan_at_update: dict | None = None) -> Path:
+    """Train, evaluate, certify and save one study, chunk by chunk. Returns the run folder.
+
+    Everything is validated before the first compile. Finished chunks are checkpointed with their results, so
+    rerunning the same call on the same folder skips them and resumes unfinished training. With several
+    processes (`process`), each writes its own shard under shards/host_<i>/ and `load_run` merges them.
+    nan_at_update: {cell_id: update} debug faults that plant a NaN, for divergence tests.
+    """
+    from robustprune.runner import run_share, write_tables
+    from robustprune.validate import shard_dir, validate_run
+
     out = Path(out_dir) if out_dir else default_run_dir(cfg)
+    process = process or ProcessSettings()
+    resumed = validate_run(cfg, out, overwrite=overwrite, chunk_size=chunk_size,
+                           checkpoint_every=checkpoint_every, process=process)
+    initialize(process)
     prepare_run_dir(out, cfg, overwrite=overwrite)
     logger.info("Study %s: %d cells, %d env steps per cell, writing to %s", cfg.name, cfg.num_cells,
                 cfg.ppo.env_steps, out)
     wall_start = time.perf_counter()
 
-    cells = expand_cells(cfg)
-    trained = train_grid(cfg, cell_params(cfg, cells), progress=progress)
-    ts = trained.state
-    action_size = make_base_env(cfg.env.name, cfg.env.backend).action_size
-    victims = make_victim(cfg, ts.params, ts.normalizer, action_size)
+    timings: dict = {}
+    score = functools.partial(score_chunk, timings=timings, progress=progress)
+    grid, layout = run_share(cfg, out, score, process=process, chunk_size=chunk_size, resumed_chunk_size=resumed,
+                             checkpoint_every=checkpoint_every, progress=progress, nan_at_update=nan_at_update)
+    single = process.num_processes == 1
+    target = out if single else shard_dir(out, process.process_id)
+    write_tables(target, grid.tables)
+    save_tree(target / "checkpoints" / "final", grid.final)  # per process: no cross-host barrier
+    if single:
+        from robustprune.plots import write_certify_figures, write_figures, write_pruning_figures
 
-    cells_df = cells_table(cfg, cells, ts, trained.metrics)
-    evaluations, eval_timings = evaluate_all(cfg, victims, progress=progress)
-    start = time.perf_counter()
-    certificates = certify_all(cfg, ts.params)
-    certify_seconds = time.perf_counter() - start
-    check_soundness(evaluations, certificates)
-
-    write_csv(out / "cells.csv", cells_df)
-    write_csv(out / "evaluations.csv", evaluations)
-    write_csv(out / "certificates.csv", certificates)
-    save_checkpoint(out / "checkpoints" / "final",
-                    {"params": ts.params, "masks": ts.masks, "normalizer": ts.normalizer})
-    from robustprune.plots import write_figures
-
-    write_figures(out, cells_df, evaluations, certificates)
-    write_json(out / "run.json", run_record(cfg, trained, eval_timings, certify_seconds,
-                                            time.perf_counter() - wall_start))
-    logger.info("Wrote %s", out)
+        write_figures(out, grid.tables["cells"], grid.tables["evaluations"], grid.tables["certificates"])
+        write_pruning_figures(out, grid.tables["cells"], grid.tables["evaluations"],
+                              grid.tables["sparsity_trajectory"])
+        write_certify_figures(out, grid.tables["cells"], grid.tables["evaluations"], grid.tables["certificates"],
+                              grid.tables.get("certificates_path"))
+    record = run_record(cfg, grid, timings, layout, time.perf_counter() - wall_start)
+    write_json(target / "run.json", record)
+    if not single and process.process_id == 0:
+        write_json(out / "run.json", {k: v for k, v in record.items() if k != "timings"})
+    logger.info("Wrote %s (%d chunks run, %d resumed from checkpoints, %d diverged cells)", target,
+                grid.chunks_run, grid.chunks_skipped, grid.diverged_cells)
     return out
 
 
-def run_record(cfg: StudyConfig, trained, eval_timings: dict, certify_seconds: float, wall_seconds: float) -> dict:
+def run_record(cfg: StudyConfig, grid, timings: dict, layout: dict, wall_seconds: float) -> dict:
     """The run.json contents: schema, config, versions, commit, devices and every timing."""
+    from robustprune.certify_folder import certify_summary
+
     horizon = cfg.eval.episode_length
     return {
         "schema_version": SCHEMA_VERSION,
@@ -187,13 +242,19 @@ def run_record(cfg: StudyConfig, trained, eval_timings: dict, certify_seconds: f
         "max_return": horizon * cfg.env.reward_per_step_max,
         "protocol_departure": cfg.notes,
         "sparsity_definition": "fraction of prunable weights (policy mean-network kernels) that are exactly "
-                               "zero; biases, log-std and critic are not pruned",
-        "threat_model": f"{cfg.eval.norm} ball of radius eps in each cell's own normalized observation units",
+                               "zero; biases and log-std are never pruned; the critic's kernels get their own "
+                               "masks (same target and method) only when prune.prune_critic is true",
+        "threat_model": describe_threat_model(cfg.attack.threat_model, cfg.eval.norm),
+        "attack_budgets": attack_budgets(cfg),
+        "certify": certify_summary(cfg, grid.tables["cells"], grid.tables["certificates"],
+                                   grid.tables.get("certificates_path")),
+        "grid": {**layout, "chunks_run": grid.chunks_run, "chunks_resumed": grid.chunks_skipped,
+                 "diverged_cells": grid.diverged_cells},
         "timings": {
             "wall_s": wall_seconds,
-            "train_compile_s": trained.compile_seconds,
-            "train_run_s": trained.run_seconds,
-            "evaluate": eval_timings,
-            "certify_s": certify_seconds,
+            "train_compile_s": grid.compile_seconds,
+            "train_run_s": grid.run_seconds,
+            "evaluate": timings.get("evaluate", {}),
+            "certify_s": timings.get("certify_s", 0.0),
         },
     }

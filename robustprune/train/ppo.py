@@ -15,9 +15,14 @@ from flax import struct
 
 from robustprune.config import StudyConfig
 from robustprune.networks import apply_masks, mean_kernels
+from robustprune.policies import policy_head
+from robustprune.train import robust
 from robustprune.pruning import (
+    achieved_sparsity,
+    apply_critic_masks,
+    compute_masks,
+    critic_kernels,
     full_mask_tree,
-    global_magnitude_masks,
     mask_gradients,
     scheduled_sparsity,
     zero_pruned_moments,
@@ -64,18 +69,19 @@ def collect(cfg: StudyConfig, ts: TrainState, env=None, perturb=None) -> tuple[T
     """
     env = train_env(cfg) if env is None else env
     policy, critic = make_networks(cfg, env.action_size)
+    head = policy_head(cfg.network, env.action_size)
 
     def step(carry, _):
         ts, finished_return, finished_count = carry
         key, action_key = jax.random.split(ts.key)
         raw_obs = ts.env_state.obs
         obs = ts.normalizer.normalize(raw_obs)
-        mean, log_std = policy.apply(ts.params["policy"], obs)
-        action = mean + jnp.exp(log_std) * jax.random.normal(action_key, mean.shape)
-        value = critic.apply(ts.params["critic"], obs)
         if perturb is not None:
             key, perturb_key = jax.random.split(key)
             obs = perturb(ts.params, obs, perturb_key)
+        dist = head.dist(policy.apply(ts.params["policy"], obs))
+        action = head.sample(dist, action_key)
+        value = critic.apply(ts.params["critic"], obs)
 
         env_state = env.step(ts.env_state, jnp.clip(action, -1.0, 1.0))
 
@@ -86,7 +92,7 @@ def collect(cfg: StudyConfig, ts: TrainState, env=None, perturb=None) -> tuple[T
             obs=obs,
             raw_obs=raw_obs,
             action=action,
-            log_prob=gaussian_log_prob(action, mean, log_std),
+            log_prob=head.log_prob(dist, action),
             value=value,
             reward=env_state.reward,
             done=env_state.done,
@@ -128,10 +134,11 @@ def ppo_loss(cfg: StudyConfig, params: dict, batch: tuple) -> tuple[jax.Array, d
     """Clipped PPO surrogate plus value loss on one minibatch of flat transitions."""
     traj, advantages, targets = batch
     policy, critic = make_networks(cfg, traj.action.shape[-1])
-    mean, log_std = policy.apply(params["policy"], traj.obs)
+    head = policy_head(cfg.network, traj.action.shape[-1])
+    dist = head.dist(policy.apply(params["policy"], traj.obs))
     value = critic.apply(params["critic"], traj.obs)
 
-    ratio = jnp.exp(gaussian_log_prob(traj.action, mean, log_std) - traj.log_prob)
+    ratio = jnp.exp(head.log_prob(dist, traj.action) - traj.log_prob)
     adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     clipped = jnp.clip(ratio, 1 - cfg.ppo.clip_eps, 1 + cfg.ppo.clip_eps)
     policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
@@ -141,11 +148,31 @@ def ppo_loss(cfg: StudyConfig, params: dict, batch: tuple) -> tuple[jax.Array, d
     return loss, {"policy_loss": policy_loss, "value_loss": value_loss}
 
 
+def _penalized_loss(cfg: StudyConfig, cell: CellParams, update, key, params: dict, batch: tuple):
+    """`ppo_loss` plus the cell's robust-training penalty κ·R on the minibatch's observations."""
+    loss, info = ppo_loss(cfg, params, batch)
+    penalty, penalty_info = robust.robust_penalty(cfg, cell.robust, update, params, batch[0].obs, key,
+                                                  batch[0].action.shape[-1])
+    return loss + penalty, {**info, **penalty_info}
+
+
 def sgd_step(cfg: StudyConfig, cell: CellParams, ts: TrainState, batch: tuple) -> tuple[TrainState, dict]:
-    """One masked Adam step. Pruned weights get zero gradient, so they and their moments stay zero."""
-    mask_tree = full_mask_tree(ts.params, ts.masks)
-    grads, info = jax.grad(functools.partial(ppo_loss, cfg), has_aux=True)(ts.params, batch)
-    grads = mask_gradients(grads, mask_tree)
+    """One masked Adam step. Pruned weights get zero gradient, so they and their moments stay zero.
+
+    With prune.enabled False (a static switch) no mask is applied at all, for overhead measurements.
+    SA-PPO and Lipschitz cells add their robust penalty to the loss (`robustprune.train.robust`).
+    """
+    mask_tree = full_mask_tree(ts.params, ts.masks, ts.critic_masks)
+    loss_fn = functools.partial(ppo_loss, cfg)
+    if robust.needs_penalty(cfg):
+        key, penalty_key = jax.random.split(ts.key)
+        ts = ts.replace(key=key)
+        loss_fn = functools.partial(_penalized_loss, cfg, cell, ts.update, penalty_key)
+    grads, info = jax.grad(loss_fn, has_aux=True)(ts.params, batch)
+    if cfg.prune.enabled:
+        grads = mask_gradients(grads, mask_tree)
+    else:
+        mask_tree = jax.tree_util.tree_map(lambda _: 1.0, mask_tree)
 
     updates, opt_state = make_optimizer(cfg).update(grads, ts.opt_state, ts.params)
     lr = cell.learning_rate * (1.0 - ts.update / cfg.ppo.num_updates)  # linear annealing to zero
@@ -172,21 +199,40 @@ def update_epochs(
     return ts, jax.tree_util.tree_map(jnp.mean, info)
 
 
-def prune_step(cfg: StudyConfig, cell: CellParams, ts: TrainState) -> TrainState:
-    """Recompute the global magnitude masks for the scheduled sparsity, then zero pruned weights and moments."""
-    num_hidden = len(cfg.network.hidden_sizes)
-    target = scheduled_sparsity(cell.schedule, ts.update)
-    kernels = mean_kernels(ts.params["policy"], num_hidden)
-    masks = global_magnitude_masks(kernels, ts.masks, target)
+def prune_step(cfg: StudyConfig, cell: CellParams, ts: TrainState) -> tuple[TrainState, dict]:
+    """Recompute the masks for the scheduled sparsity, then zero pruned weights and their Adam moments.
 
+    The cell's traced method, allocation and cap pick the masks (`compute_masks`); the critic gets its own
+    masks, same target and method, when prune.prune_critic. Returns the state and the metrics
+    `sparsity_target` (scheduled) and `sparsity_achieved` (policy masks) after this update.
+    """
+    target = scheduled_sparsity(cell.schedule, ts.update)
+    if not cfg.prune.enabled:
+        return ts, {"sparsity_target": target, "sparsity_achieved": jnp.zeros_like(target)}
+    num_hidden = len(cfg.network.hidden_sizes)
+    masks = compute_masks(mean_kernels(ts.params["policy"], num_hidden), ts.masks, target, cell.masks, salt=0)
     params = {**ts.params, "policy": apply_masks(ts.params["policy"], masks)}
-    opt_state = zero_pruned_moments(make_optimizer(cfg), ts.opt_state, full_mask_tree(params, masks))
-    return ts.replace(params=params, opt_state=opt_state, masks=masks)
+    critic_masks = ts.critic_masks
+    if cfg.prune.prune_critic:
+        kernels = critic_kernels(ts.params["critic"], num_hidden)
+        critic_masks = compute_masks(kernels, ts.critic_masks, target, cell.masks, salt=1)
+        params["critic"] = apply_critic_masks(params["critic"], critic_masks)
+
+    mask_tree = full_mask_tree(params, masks, critic_masks)
+    opt_state = zero_pruned_moments(make_optimizer(cfg), ts.opt_state, mask_tree)
+    ts = ts.replace(params=params, opt_state=opt_state, masks=masks, critic_masks=critic_masks)
+    return ts, {"sparsity_target": target, "sparsity_achieved": achieved_sparsity(masks)}
 
 
 def train_update(cfg: StudyConfig, cell: CellParams, ts: TrainState, _=None, env=None) -> tuple[TrainState, dict]:
-    """One PPO update: collect, advantages, SGD, normalizer, pruning. `env` as in `collect`."""
-    ts, traj, metrics = collect(cfg, ts, env)
+    """One PPO update: collect, advantages, SGD, normalizer, pruning. `env` as in `collect`.
+
+    Cells of the "adversarial" robust method collect with attacked observations (`robust.adversarial_collect`).
+    """
+    if robust.program_method(cfg) == "adversarial":
+        ts, traj, metrics = robust.adversarial_collect(cfg, cell.robust, ts, env)
+    else:
+        ts, traj, metrics = collect(cfg, ts, env)
 
     _, critic = make_networks(cfg, traj.action.shape[-1])
     last_value = critic.apply(ts.params["critic"], ts.normalizer.normalize(ts.env_state.obs))
@@ -195,9 +241,9 @@ def train_update(cfg: StudyConfig, cell: CellParams, ts: TrainState, _=None, env
     ts, losses = update_epochs(cfg, cell, ts, traj, advantages, targets)
 
     ts = ts.replace(normalizer=ts.normalizer.update(traj.raw_obs))
-    ts = prune_step(cfg, cell, ts)
+    ts, sparsity = prune_step(cfg, cell, ts)
     ts = ts.replace(update=ts.update + 1)
-    return ts, {**metrics, **losses}
+    return ts, {**metrics, **losses, **sparsity}
 
 
 def train(cfg: StudyConfig, cell: CellParams, env=None) -> tuple[TrainState, dict]:

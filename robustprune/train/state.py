@@ -15,7 +15,11 @@ from flax import struct
 from robustprune.config import StudyConfig
 from robustprune.envs import Normalizer, make_train_env
 from robustprune.networks import Critic, GaussianPolicy, dense_masks
-from robustprune.pruning import ScheduleParams
+from robustprune.pruning import ALLOCATIONS, METHODS, MaskParams, ScheduleParams, make_schedule, schedule_settings
+from robustprune.pruning.optim import critic_kernels
+from robustprune.train.robust import RobustParams, make_robust_params
+
+SCORE_SALT = 0x5C0E5  # folded into the seed's key to draw a cell's random pruning scores
 
 
 @struct.dataclass
@@ -25,6 +29,8 @@ class CellParams:
     key: jax.Array
     schedule: ScheduleParams
     learning_rate: jax.Array
+    masks: MaskParams
+    robust: RobustParams  # κ and training ε of the robust-training method (robustprune.train.robust)
 
 
 @struct.dataclass
@@ -33,23 +39,30 @@ class TrainState:
 
     params: {"policy", "critic"} Flax parameters (policy kernels already multiplied by `masks`).
     masks: tuple of {0, 1} arrays, one per mean-network kernel.
+    critic_masks: tuple of {0, 1} arrays, one per critic kernel when prune.prune_critic, else ().
     env_state: batched Brax state of the training environments, num_envs of them.
     episode_return: [num_envs] return of each environment's unfinished episode.
+    diverged_at: int32 scalar, the update at which params or losses first became NaN/Inf, or -1.
     """
 
     params: dict
     opt_state: optax.OptState
     masks: tuple
+    critic_masks: tuple
     normalizer: Normalizer
     env_state: object
     episode_return: jax.Array
     key: jax.Array
     update: jax.Array
+    diverged_at: jax.Array
 
 
 def make_networks(cfg: StudyConfig, action_size: int) -> tuple[GaussianPolicy, Critic]:
+    """The policy (Gaussian or categorical, by network.policy) and the critic of a config."""
+    from robustprune.policies import make_policy
+
     net = cfg.network
-    policy = GaussianPolicy(action_size, net.hidden_sizes, net.activation, net.init_log_std)
+    policy = make_policy(net, action_size)
     critic = Critic(net.hidden_sizes, net.activation)
     return policy, critic
 
@@ -78,37 +91,65 @@ def init_train_state(cfg: StudyConfig, cell: CellParams, env=None) -> TrainState
     params = {"policy": policy.init(policy_key, dummy), "critic": critic.init(critic_key, dummy)}
     opt_state = make_optimizer(cfg).init(params)
     masks = dense_masks(params["policy"], len(cfg.network.hidden_sizes))
+    critic_masks = ()
+    if cfg.prune.prune_critic:
+        critic_masks = tuple(jnp.ones_like(k) for k in critic_kernels(params["critic"], len(cfg.network.hidden_sizes)))
 
     env_state = env.reset(jax.random.split(env_key, cfg.ppo.num_envs))
     return TrainState(
         params=params,
         opt_state=opt_state,
         masks=masks,
+        critic_masks=critic_masks,
         normalizer=Normalizer.create(env.observation_size),
         env_state=env_state,
         episode_return=jnp.zeros(cfg.ppo.num_envs),
         key=key,
         update=jnp.zeros((), jnp.int32),
+        diverged_at=jnp.full((), -1, jnp.int32),
     )
 
 
-def make_cell_params(cfg: StudyConfig, sparsity: float, seed: int) -> CellParams:
-    """Build one cell's traced settings from the study config."""
-    n = cfg.ppo.num_updates
+def cell_schedule_settings(cfg: StudyConfig, sparsity: float, schedule: str) -> dict[str, float]:
+    """The schedule family's fields of one cell (Python floats), as `schedule_settings` gives them."""
+    p = cfg.prune
+    return schedule_settings(
+        schedule, sparsity, cfg.ppo.num_updates, start_frac=p.start_frac, end_frac=p.end_frac,
+        exponent=p.exponent, period=p.update_period, micro_increment=p.micro_increment,
+        micro_period=p.micro_period,
+    )
+
+
+def make_cell_params(
+    cfg: StudyConfig,
+    sparsity: float,
+    seed: int,
+    schedule: str | None = None,
+    method: str | None = None,
+    allocation: str | None = None,
+    kappa: float | None = None,
+    train_eps: float | None = None,
+) -> CellParams:
+    """Build one cell's traced settings. Schedule, method, allocation, κ and the training ε default to the
+    config's first."""
     prune = cfg.prune
-    start = round(prune.start_frac * (n - 1))
-    end = start if prune.schedule == "one_shot" else round(prune.end_frac * (n - 1))
-    schedule = ScheduleParams(
-        final_sparsity=jnp.asarray(float(sparsity)),
-        start=jnp.asarray(float(start)),
-        end=jnp.asarray(float(end)),
-        exponent=jnp.asarray(float(prune.exponent)),
-        period=jnp.asarray(float(prune.update_period)),
+    schedule = prune.schedules[0] if schedule is None else schedule
+    method = prune.methods[0] if method is None else method
+    allocation = prune.allocations[0] if allocation is None else allocation
+    key = jax.random.PRNGKey(seed)
+    mask_params = MaskParams(
+        method=jnp.asarray(METHODS.index(method), jnp.int32),
+        allocation=jnp.asarray(ALLOCATIONS.index(allocation), jnp.int32),
+        max_sparsity_first_last=jnp.asarray(float(prune.max_sparsity_first_last)),
+        score_key=jax.random.fold_in(key, SCORE_SALT),
     )
     return CellParams(
-        key=jax.random.PRNGKey(seed),
-        schedule=schedule,
+        key=key,
+        schedule=make_schedule(cell_schedule_settings(cfg, sparsity, schedule)),
         learning_rate=jnp.asarray(float(cfg.ppo.learning_rate)),
+        masks=mask_params,
+        robust=make_robust_params(cfg.robust.kappas[0] if kappa is None else kappa,
+                                  cfg.robust.train_eps[0] if train_eps is None else train_eps),
     )
 
 
