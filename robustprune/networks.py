@@ -35,7 +35,10 @@ def orthogonal_init(scale: float = 1.0):
     def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
         rows, cols = shape
         tall = (max(rows, cols), min(rows, cols))
-        a = jax.random.normal(key, tall, dtype)
+        # Work in float64 when it is enabled, so a cell initialized inside `vmap` gets the same float32
+        # kernel as the same cell initialized alone (batched matmuls round differently).
+        work_dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+        a = jax.random.normal(key, tall, work_dtype)
 
         def orthogonalize(k, q):
             v = a[:, k]
@@ -43,7 +46,7 @@ def orthogonal_init(scale: float = 1.0):
                 v = v - q @ (q.T @ v)
             return q.at[:, k].set(v / jnp.linalg.norm(v))
 
-        q = jax.lax.fori_loop(0, tall[1], orthogonalize, jnp.zeros(tall, dtype))
+        q = jax.lax.fori_loop(0, tall[1], orthogonalize, jnp.zeros(tall, work_dtype))
         q = q if rows >= cols else q.T
         return (scale * q).astype(dtype)
 

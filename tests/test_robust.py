@@ -49,7 +49,7 @@ def test_sa_ppo_penalty_grows_from_zero(policy):
     obs = jax.random.normal(jax.random.PRNGKey(1), (128, 2))
     penalty = jax.jit(lambda eps: jnp.mean(sa_ppo_kl(cfg, params, obs, eps, jax.random.PRNGKey(2), 1)))
     values = [float(penalty(eps)) for eps in (0.0, 0.05, 0.1, 0.2, 0.4)]
-    assert values[0] <= 1e-9  # zero up to float32 rounding of the same network evaluated twice
+    assert values[0] <= 1e-7  # zero up to float32 rounding of the same network evaluated twice
     assert all(b > a for a, b in zip(values, values[1:])), values
 
 

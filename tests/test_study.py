@@ -33,7 +33,9 @@ def test_tables_have_one_row_per_observation(smoke_run):
     certificates = pd.read_csv(out / "certificates.csv")
     num_attacked = len([a for a in cfg.eval.attacks if a != "none"])
     assert len(cells) == cfg.num_cells
-    assert len(evaluations) == cfg.num_cells * (1 + num_attacked * len(cfg.eval.eps))
+    worst_rows = len(cfg.eval.eps)  # one `worst` row per cell and ε, over the attacks other than none
+    assert len(evaluations) == cfg.num_cells * (1 + num_attacked * len(cfg.eval.eps) + worst_rows)
+    assert (evaluations[evaluations.attack == "worst"].worst_attack.isin(cfg.eval.attacks)).all()
     assert set(certificates.bound) >= {"linf_layer_product", "abs_product"}
     assert len(certificates) == cfg.num_cells * certificates.bound.nunique() * len(cfg.eval.eps)
 
