@@ -260,6 +260,11 @@ def program_bytes(compiled) -> int:
                - mem.alias_size_in_bytes)
 
 
+# Compile time spent by the last `pick_chunk_size` call. Its compile is cached and serves the run, so
+# `train_grid` then measures almost no compile time; run records add this figure back.
+PROBE_COMPILE_SECONDS = {"last": 0.0}
+
+
 def pick_chunk_size(cfg: StudyConfig, cells: list[Cell], mesh, *, budget: int | None = None,
                     checkpoint_every: int | None = None) -> tuple[int, float]:
     """The largest chunk (a multiple of the mesh size) whose training program fits the memory budget.
@@ -275,8 +280,10 @@ def pick_chunk_size(cfg: StudyConfig, cells: list[Cell], mesh, *, budget: int | 
     nan_at = _put(jnp.full((size,), -1, jnp.int32), mesh)
     length = segment_length(cfg.ppo.num_updates, checkpoint_every=checkpoint_every)
     init_fn, segment_fn = grid_programs(cfg, mesh, length)
+    start = time.perf_counter()
     ts = init_fn(params)  # the same inputs as `train_grid`, so this compile serves the run when it fits
     footprint = program_bytes(segment_fn.lower(params, nan_at, ts).compile())
+    PROBE_COMPILE_SECONDS["last"] = time.perf_counter() - start
     per_cell = footprint / (size // ndev)
     budget = memory_budget(mesh.devices.flat[0]) if budget is None else budget
     chunk = size if footprint <= budget else max(1, int(budget // per_cell)) * ndev

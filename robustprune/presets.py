@@ -119,7 +119,7 @@ def _hopper_quick() -> StudyConfig:
         env=EnvConfig(name="hopper", backend="spring", episode_length=1000, reward_per_step_max=REWARD_BOUND["hopper"]),
         ppo=PPOConfig(num_envs=64, unroll_length=32, num_updates=300, update_epochs=4, num_minibatches=8),
         prune=PruneConfig(sparsities=(0.0, 0.5, 0.8, 0.95)),
-        eval=EvalConfig(episodes=8, episode_length=1000, eps=eps, attacks=("none", "random", "mad")),
+        eval=EvalConfig(episodes=8, episode_length=1000, eps=eps, attacks=("none", "random", "critic", "mad")),
         seeds=(0, 1, 2),
     )
     cfg = _with_brax_note(cfg)

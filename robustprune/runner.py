@@ -18,7 +18,14 @@ import pandas as pd
 from robustprune.cell_groups import network_groups
 from robustprune.config import ConfigError, StudyConfig
 from robustprune.distributed import ProcessSettings, local_mesh, process_share
-from robustprune.grid import GridResult, expand_cells, pick_chunk_size, run_grid, write_layout
+from robustprune.grid import (
+    PROBE_COMPILE_SECONDS,
+    GridResult,
+    expand_cells,
+    pick_chunk_size,
+    run_grid,
+    write_layout,
+)
 from robustprune.results import config_hash, write_csv
 from robustprune.robust_grid import program_config
 from robustprune.validate import shard_dir
@@ -67,6 +74,7 @@ def decide_chunk_size(cfg: StudyConfig, cells: list, mesh, *, requested, resumed
                       ) -> tuple[int, float | None]:
     """The chunk size (a multiple of the mesh size): requested, else the one the folder started with, else
     measured from device memory. Returns (chunk size, measured bytes per cell or None)."""
+    PROBE_COMPILE_SECONDS["last"] = 0.0  # no probe compile unless pick_chunk_size runs below
     ndev = mesh.size
     if requested is not None or resumed is not None:
         size = requested if requested is not None else resumed
@@ -97,7 +105,8 @@ def run_share(cfg: StudyConfig, out: Path, score_fn, *, process: ProcessSettings
     folder = shard_dir(out, process.process_id)
     layout = {"config_hash": config_hash(cfg), "chunk_size": size, "num_processes": process.num_processes,
               "process_id": process.process_id, "first_cell": share.start, "stop_cell": share.stop,
-              "local_devices": mesh.size, "per_cell_bytes": per_cell}
+              "local_devices": mesh.size, "per_cell_bytes": per_cell,
+              "memory_probe_compile_s": PROBE_COMPILE_SECONDS["last"]}
     write_layout(folder, layout)
     logger.info("Process %d: cells %d-%d of %d in chunks of %d on %d %s device(s)", process.process_id,
                 share.start, share.stop - 1, len(all_cells), size, mesh.size, jax.local_devices()[0].platform)

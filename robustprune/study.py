@@ -252,7 +252,7 @@ def run_record(cfg: StudyConfig, grid, timings: dict, layout: dict, wall_seconds
                  "diverged_cells": grid.diverged_cells},
         "timings": {
             "wall_s": wall_seconds,
-            "train_compile_s": grid.compile_seconds,
+            "train_compile_s": grid.compile_seconds + layout.get("memory_probe_compile_s", 0.0),
             "train_run_s": grid.run_seconds,
             "evaluate": timings.get("evaluate", {}),
             "certify_s": timings.get("certify_s", 0.0),
