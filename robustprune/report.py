@@ -199,8 +199,12 @@ def write_report(run_dirs, out: str | Path, *, reference=None, rule: SweetSpotRu
     panel_by = [c for c in varying if c != SPARSITY_COLUMN] + ["norm"]
     figure_lines = []
     if figures:
-        made = [report_plots.heatmaps(tables["agents"], panel_by, out / "figures" / "heatmaps"),
-                report_plots.robustness_curves(tables["stats"], panel_by, out / "figures" / "robustness_curves"),
+        # Dense cells trained once per seed carry placeholder pruning settings: draw them in every panel.
+        panel_settings = [c for c in settings if c in tables["stats"].columns]
+        made = [report_plots.heatmaps(expand_dense(tables["agents"], settings), panel_by,
+                                      out / "figures" / "heatmaps"),
+                report_plots.robustness_curves(expand_dense(tables["stats"], panel_settings), panel_by,
+                                               out / "figures" / "robustness_curves"),
                 report_plots.frontier(tables["frontier"], [c for c in panel_by if c != "schedule"],
                                       out / "figures" / "frontier"),
                 report_plots.regret_bars(tables["regret_summary"], panel_by, out / "figures" / "regret_bars"),
