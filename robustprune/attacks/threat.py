@@ -17,11 +17,14 @@ from robustprune.attacks.victim import Victim
 
 
 def reference_cells(sparsities, seeds) -> np.ndarray:
-    """For each cell (given by its sparsity and seed), the index of the dense (sparsity 0) cell of its seed.
+    """For each cell (given by its sparsity and seed), the index of the first dense (sparsity 0) cell of its seed.
 
     Returns an int array [cells]. Raises ValueError when a seed has no dense cell.
     """
-    dense = {seed: i for i, (s, seed) in enumerate(zip(sparsities, seeds)) if s == 0.0}
+    dense = {}
+    for i, (s, seed) in enumerate(zip(sparsities, seeds)):
+        if s == 0.0:
+            dense.setdefault(seed, i)  # the first one: full-width cells precede capacity-control cells
     missing = sorted(set(seeds) - set(dense))
     if missing:
         raise ValueError(f"seeds {missing} have no dense (sparsity 0.0) cell to serve as reference")
