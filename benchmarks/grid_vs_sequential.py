@@ -16,7 +16,9 @@ import os
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--devices", type=int, default=1, help="forced CPU devices for the batched grid")
 parser.add_argument("--cells", type=int, default=8, help="number of cells")
-parser.add_argument("--updates", type=int, default=10, help="PPO updates per cell")
+parser.add_argument("--updates", type=int, default=20, help="PPO updates per cell")
+parser.add_argument("--env", default="inverted_pendulum", help="environment name (default: the default preset's)")
+parser.add_argument("--num-envs", type=int, default=64, help="parallel environments per cell")
 parser.add_argument("--name", default="grid_vs_sequential", help="record name under results/benchmarks/")
 ARGS = parser.parse_args()
 os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={ARGS.devices}")
@@ -33,7 +35,7 @@ from robustprune.train import train  # noqa: E402
 
 
 def main() -> None:
-    cfg = bench_config(num_updates=ARGS.updates)
+    cfg = bench_config(env=ARGS.env, num_updates=ARGS.updates, num_envs=ARGS.num_envs)
     cells = [Cell(i, 0.5, i, "gradual", "magnitude", "global") for i in range(ARGS.cells)]
     stacked = cell_params(cfg, cells)
     mesh = local_mesh() if jax.local_device_count() > 1 else None
