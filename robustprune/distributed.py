@@ -2,8 +2,9 @@
 
 One process per host runs `jax.distributed.initialize()`. Each process trains, evaluates and certifies its
 own contiguous share of the grid on its local devices, and writes its results under `shards/host_<i>/`.
-No collective communication crosses hosts, so a slow or failed host never blocks the others; loading the
-run folder merges the shards.
+After `jax.distributed.initialize()` returns, the grid code runs no collective across hosts, so a slow host does
+not hold up the others' cells. NOTE: orbax and JAX may still wait for every process at start-up and exit.
+Loading the run folder merges the shards.
 """
 
 from __future__ import annotations

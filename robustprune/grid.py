@@ -137,7 +137,7 @@ def guarded_update(cfg: StudyConfig, cell: CellParams, nan_at_update: jax.Array,
 
     `nan_at_update` is a traced debug fault: at that update (−1 for never) the cell's params are set to NaN,
     so tests can plant a divergence in one cell. A diverged cell keeps its last finite state, its
-    `diverged_at` holds the update at which it diverged, and its metrics from then on are NaN.
+    `diverged_at` is the update at which it diverged, and its metrics from then on are NaN.
     """
     new, metrics = train_update(cfg, cell, ts)
     poison = ts.update == nan_at_update
@@ -207,7 +207,8 @@ def train_grid(cfg: StudyConfig, cells: CellParams, *, progress: bool = True, me
     ts = init_fn(cells)
     compiled = segment_fn.lower(cells, nan_at_update, ts).compile()
     compile_seconds = time.perf_counter() - start
-    logger.info("Compiled training for %d cells in %.1f s", num_cells, compile_seconds)
+    logger.info("Compiled training for %d cells in %.1f s (near 0 when the chunk-size probe compiled it)",
+                num_cells, compile_seconds)
 
     done, chunks = 0, []
     resumed = store.load_train(ts) if store is not None else None

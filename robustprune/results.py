@@ -1,6 +1,6 @@
 """Results folder: schema, atomic writes, checkpoints and loading.
 
-A run folder holds `run.json` (config, versions, devices, timings), the long-format tables `cells.csv`,
+A run folder contains `run.json` (config, versions, devices, timings), the long-format tables `cells.csv`,
 `evaluations.csv` and `certificates.csv`, the final parameters of every cell under `checkpoints/`, and
 `figures/`. Timings live only in `run.json`, so two identical runs write identical CSV files.
 """
@@ -29,7 +29,7 @@ PACKAGES = ("robustprune", "jax", "jaxlib", "flax", "optax", "brax", "chex", "or
 
 
 def config_hash(cfg: StudyConfig) -> str:
-    """A short, stable hash of the full config, used to name and recognize run folders."""
+    """Hash the full config to a short, stable id that names and recognizes run folders."""
     text = json.dumps(cfg.to_dict(), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -73,7 +73,7 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """The commit of the source tree that produced a run, or 'unknown' outside a git checkout."""
+    """Return the commit of the source tree that produced a run, or 'unknown' outside a git checkout."""
     try:
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
@@ -89,7 +89,7 @@ def device_info() -> list[str]:
 def prepare_run_dir(out_dir: Path, cfg: StudyConfig, *, overwrite: bool) -> None:
     """Create the folder, or check that an existing one belongs to the same config.
 
-    Raises ConfigError when the folder holds a different grid's results (unless `overwrite`) or comes from
+    Raises ConfigError when the folder contains a different grid's results (unless `overwrite`) or comes from
     a newer schema version.
     """
     check_run_dir(out_dir, cfg, overwrite=overwrite)
@@ -112,7 +112,7 @@ def check_run_dir(out_dir: Path, cfg: StudyConfig, *, overwrite: bool) -> None:
             )
         if existing.get("config_hash") != config_hash(cfg) and not overwrite:
             raise ConfigError(
-                f"{out_dir} holds results of a different config (hash {existing.get('config_hash')}, this "
+                f"{out_dir} contains results of a different config (hash {existing.get('config_hash')}, this "
                 f"config is {config_hash(cfg)}). Choose another --out folder or pass --overwrite."
             )
 

@@ -57,7 +57,7 @@ def _read_source(folder: Path, run: dict | None) -> dict:
     missing = [n for n in TABLE_NAMES if not (folder / f"{n}.csv").exists()]
     if missing:
         raise ConfigError(f"{folder} lacks {', '.join(m + '.csv' for m in missing)}: not a complete run folder or "
-                          "shard. Rerun `robustprune run` into it, or pass the folder that holds these files.")
+                          "shard. Rerun `robustprune run` into it, or pass the folder that contains these files.")
     tables = {n: pd.read_csv(folder / f"{n}.csv") for n in TABLE_NAMES}
     run_json = folder / "run.json"
     tables["run"] = json.loads(run_json.read_text()) if run_json.exists() else (run or {})
@@ -71,7 +71,7 @@ def _sources(run_dir: Path) -> list[tuple[str, Path]]:
         if shard.is_dir():
             found.append((f"{run_dir.name}/shards/{shard.name}", shard))
     if not found:
-        raise ConfigError(f"{run_dir} holds no cells.csv and no shards/host_*/cells.csv: it is not a robustprune "
+        raise ConfigError(f"{run_dir} contains no cells.csv and no shards/host_*/cells.csv: it is not a robustprune "
                           "run folder. Pass a folder written by `robustprune run`.")
     return found
 
