@@ -66,13 +66,33 @@ def evaluate_attack(cfg: StudyConfig, attack: str, victims, eps_values, key, adv
     return result, best, timing
 
 
+def nonzero_eps_index(eps_values) -> tuple[np.ndarray, np.ndarray]:
+    """The ε > 0 to train adversaries at, and for each ε its index among them.
+
+    A ball of radius 0 admits no perturbation, so an adversary trained at ε = 0 is never needed: ε = 0 reuses
+    the first trained one, whose perturbation the zero ball cancels. With no ε > 0, every ε is kept.
+    """
+    eps = np.asarray(eps_values)
+    trained = np.flatnonzero(eps > 0)
+    if trained.size == 0:
+        return eps, np.arange(eps.size)
+    position = np.zeros(eps.size, dtype=np.int32)
+    position[trained] = np.arange(trained.size)
+    return eps[trained], position
+
+
 def fit_learned(cfg: StudyConfig, attack: str, victims, eps_values, cache: dict, timings: dict, progress: bool):
-    """The adversaries a learned attack needs, trained once per kind and cached (RS and RS+MAD share Qs)."""
+    """The adversaries a learned attack needs, trained once per kind and cached (RS and RS+MAD share Qs).
+
+    Adversaries are trained at the ε > 0 only (`nonzero_eps_index`); the result has an ε axis of eps_values.
+    """
     kind = LEARNED_ATTACKS[attack]
     if kind not in cache:
         key = jax.random.PRNGKey(FIT_KEY)
-        cache[kind], info = fit_adversaries(cfg, kind, victims.replace(surrogate=None), eps_values, key,
-                                            progress=progress)
+        trained_eps, position = nonzero_eps_index(eps_values)
+        params, info = fit_adversaries(cfg, kind, victims.replace(surrogate=None), jnp.asarray(trained_eps), key,
+                                       progress=progress)
+        cache[kind] = jax.tree_util.tree_map(lambda x: x[:, position], params)
         timings[f"fit_{kind}"] = {"compile_s": 0.0, "run_s": info["fit_s"]}
         for name, value in info.items():
             if name != "fit_s":

@@ -115,6 +115,7 @@ class PPOConfig:
     value_coef: float = 0.5
     max_grad_norm: float = 0.5
     reward_scale: float = 0.1  # rewards are multiplied by this before GAE, to keep value targets near 1
+    entropy_coef: float = 0.0  # weight of the policy-entropy bonus; keeps a learned Gaussian std from collapsing
 
     @property
     def batch_size(self) -> int:
@@ -137,6 +138,7 @@ class PPOConfig:
         check_range("ppo.gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("ppo.clip_eps", self.clip_eps, 1e-6, 1.0)
         check_range("ppo.max_grad_norm", self.max_grad_norm, 1e-6, 1e6)
+        check_range("ppo.entropy_coef", self.entropy_coef, 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)

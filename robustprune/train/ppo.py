@@ -131,7 +131,7 @@ def compute_gae(cfg: StudyConfig, traj: Transition, last_value: jax.Array) -> tu
 
 
 def ppo_loss(cfg: StudyConfig, params: dict, batch: tuple) -> tuple[jax.Array, dict]:
-    """Clipped PPO surrogate plus value loss on one minibatch of flat transitions."""
+    """Clipped PPO surrogate plus value loss, minus the entropy bonus, on one minibatch of flat transitions."""
     traj, advantages, targets = batch
     policy, critic = make_networks(cfg, traj.action.shape[-1])
     head = policy_head(cfg.network, traj.action.shape[-1])
@@ -144,8 +144,9 @@ def ppo_loss(cfg: StudyConfig, params: dict, batch: tuple) -> tuple[jax.Array, d
     policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
     value_loss = 0.5 * jnp.mean((value - targets) ** 2)
 
-    loss = policy_loss + cfg.ppo.value_coef * value_loss
-    return loss, {"policy_loss": policy_loss, "value_loss": value_loss}
+    entropy = jnp.mean(head.entropy(dist))
+    loss = policy_loss + cfg.ppo.value_coef * value_loss - cfg.ppo.entropy_coef * entropy
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
 
 def _penalized_loss(cfg: StudyConfig, cell: CellParams, update, key, params: dict, batch: tuple):
