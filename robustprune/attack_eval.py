@@ -47,7 +47,9 @@ def prepare_victims(cfg: StudyConfig, victims, cells=None):
 
 
 @functools.lru_cache(maxsize=32)
-def _program(cfg: StudyConfig, attack: str, learned: bool):
+def attack_program(cfg: StudyConfig, attack: str, learned: bool):
+    """The jitted evaluation of one attack over a grid: (victims, eps [num_eps], key[, adversaries]) →
+    EvalResult [cells, num_eps, ...] (and, when learned, the index of each (cell, ε)'s strongest member)."""
     if learned:
         return jax.jit(lambda v, e, k, a: evaluate_members(cfg, attack, v, e, k, a))
     return jax.jit(lambda v, e, k: evaluate_grid(cfg, attack, v, e, k))
@@ -58,7 +60,7 @@ def evaluate_attack(cfg: StudyConfig, attack: str, victims, eps_values, key, adv
     learned = adversaries is not None
     args = (victims, eps_values, key) + ((adversaries,) if learned else ())
     start = time.perf_counter()
-    compiled = _program(cfg, attack, learned).lower(*args).compile()
+    compiled = attack_program(cfg, attack, learned).lower(*args).compile()
     mid = time.perf_counter()
     out = jax.device_get(compiled(*args))
     timing = {"compile_s": mid - start, "run_s": time.perf_counter() - mid}

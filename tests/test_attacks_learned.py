@@ -148,3 +148,29 @@ def test_collect_under_attack_stays_in_ball():
     distance = ball_norm(traj.obs - ts.normalizer.normalize(traj.raw_obs), cfg.eval.norm)
     assert float(jnp.max(distance)) <= 0.2 + 1e-5
     assert float(jnp.max(distance)) > 0.1  # the policy really saw perturbed observations
+
+
+def test_adversaries_train_only_at_positive_eps():
+    from robustprune.attack_eval import nonzero_eps_index
+
+    trained, position = nonzero_eps_index(jnp.asarray([0.0, 0.1, 0.0, 0.3]))
+    np.testing.assert_allclose(trained, [0.1, 0.3], rtol=1e-6)
+    # Each positive ε maps to its own adversary; a zero ball may reuse any, since it admits no perturbation.
+    np.testing.assert_allclose(np.asarray(trained)[position][[1, 3]], [0.1, 0.3], rtol=1e-6)
+    assert position.shape == (4,)
+    trained, position = nonzero_eps_index(jnp.zeros(2))
+    np.testing.assert_array_equal(trained, [0.0, 0.0])
+    np.testing.assert_array_equal(position, [0, 1])
+
+
+def test_learned_attack_at_zero_eps_equals_clean(point_mass_setup):
+    from robustprune.study import evaluate_all
+
+    cfg, victims, _ = point_mass_setup
+    cfg = dataclasses.replace(
+        cfg, eval=dataclasses.replace(cfg.eval, eps=(0.0, 0.5), attacks=("none", "sa_rl")),
+        attack=dataclasses.replace(cfg.attack, adv_num_updates=2))
+    table, _ = evaluate_all(cfg, victims, progress=False)
+    rows = table.set_index(["attack", "eps"]).return_mean
+    assert rows[("sa_rl", 0.0)] == pytest.approx(rows[("none", 0.0)], rel=1e-6)
+    assert rows[("sa_rl", 0.5)] != pytest.approx(rows[("none", 0.0)], rel=1e-6)

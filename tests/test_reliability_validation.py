@@ -58,6 +58,7 @@ CASES = [
     ("zero_unroll", {"ppo.unroll_length": 0}, [], None, "ppo.unroll_length=0"),
     ("schedule_after_training", {"prune.end_frac": 1.5}, [], None, "prune.end_frac=1.5"),
     ("uneven_batch", {"ppo.num_minibatches": 3}, [], None, "ppo.num_minibatches=3"),
+    ("negative_entropy_bonus", {"ppo.entropy_coef": -0.1}, [], None, "ppo.entropy_coef=-0.1"),
     ("zero_chunk", {}, ["--chunk-size", "0"], None, "--chunk-size=0"),
     ("late_checkpoint", {}, ["--checkpoint-every", "100"], None, "--checkpoint-every=100"),
     ("no_coordinator", {}, ["--num-processes", "2"], None, "--coordinator=None"),

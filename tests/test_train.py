@@ -93,3 +93,31 @@ def test_segments_equal_one_scan(trained_grid):
     cells = cell_params(cfg, expand_cells(cfg))
     state, metrics = jax.jit(jax.vmap(functools.partial(train_module.train, cfg)))(cells)
     np.testing.assert_allclose(metrics["episode_return"], out.metrics["episode_return"], rtol=1e-5)
+
+
+def test_entropy_bonus_subtracts_entropy_and_lifts_log_std():
+    """The loss with entropy_coef c is the plain loss minus c · H(π), so its log-std gradient is lower by c."""
+    from robustprune.train.ppo import Transition, ppo_loss
+    from robustprune.train.state import init_train_state
+
+    cfg = get_preset("smoke")
+    with_bonus = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, entropy_coef=0.05))
+    cell = cell_params(cfg, expand_cells(cfg)[:1])
+    params = init_train_state(cfg, jax.tree_util.tree_map(lambda x: x[0], cell)).params
+    n, obs_size, act_size = 8, 2, params["policy"]["params"]["log_std"].shape[0]
+    key = jax.random.PRNGKey(3)
+    traj = Transition(obs=jax.random.normal(key, (n, obs_size)), raw_obs=jnp.zeros((n, obs_size)),
+                      action=jax.random.normal(jax.random.fold_in(key, 1), (n, act_size)),
+                      log_prob=jnp.full((n,), -2.0), value=jnp.zeros(n), reward=jnp.zeros(n), done=jnp.zeros(n),
+                      truncation=jnp.zeros(n))
+    batch = (traj, jnp.linspace(-1.0, 1.0, n), jnp.ones(n))
+
+    plain, info = ppo_loss(cfg, params, batch)
+    bonus, _ = ppo_loss(with_bonus, params, batch)
+    log_std = params["policy"]["params"]["log_std"]
+    entropy = float(jnp.sum(log_std + 0.5 * jnp.log(2 * jnp.pi * jnp.e)))
+    np.testing.assert_allclose(float(info["entropy"]), entropy, rtol=1e-5)
+    np.testing.assert_allclose(float(bonus), float(plain) - 0.05 * entropy, rtol=1e-5)
+
+    grad = lambda c: jax.grad(lambda p: ppo_loss(c, p, batch)[0])(params)["policy"]["params"]["log_std"]  # noqa
+    np.testing.assert_allclose(np.asarray(grad(with_bonus)), np.asarray(grad(cfg)) - 0.05, atol=1e-5)
