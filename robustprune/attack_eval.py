@@ -48,8 +48,8 @@ def prepare_victims(cfg: StudyConfig, victims, cells=None):
 
 @functools.lru_cache(maxsize=32)
 def attack_program(cfg: StudyConfig, attack: str, learned: bool):
-    """The jitted evaluation of one attack over a grid: (victims, eps [num_eps], key[, adversaries]) →
-    EvalResult [cells, num_eps, ...] (and, when learned, the index of each (cell, ε)'s strongest member)."""
+    """Build the jitted evaluation of one attack over a grid: (victims, eps [num_eps], key[, adversaries]) →
+    EvalResult [cells, num_eps, ...], plus, when learned, the index of each (cell, ε)'s strongest member."""
     if learned:
         return jax.jit(lambda v, e, k, a: evaluate_members(cfg, attack, v, e, k, a))
     return jax.jit(lambda v, e, k: evaluate_grid(cfg, attack, v, e, k))
@@ -69,7 +69,7 @@ def evaluate_attack(cfg: StudyConfig, attack: str, victims, eps_values, key, adv
 
 
 def nonzero_eps_index(eps_values) -> tuple[np.ndarray, np.ndarray]:
-    """The ε > 0 to train adversaries at, and for each ε its index among them.
+    """Return the ε > 0 to train adversaries at, and for each ε its index among them.
 
     A ball of radius 0 admits no perturbation, so an adversary trained at ε = 0 is never needed: ε = 0 reuses
     the first trained one, whose perturbation the zero ball cancels. With no ε > 0, every ε is kept.
@@ -84,7 +84,7 @@ def nonzero_eps_index(eps_values) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_learned(cfg: StudyConfig, attack: str, victims, eps_values, cache: dict, timings: dict, progress: bool):
-    """The adversaries a learned attack needs, trained once per kind and cached (RS and RS+MAD share Qs).
+    """Train the adversaries a learned attack needs, once per kind, and cache them (RS and RS+MAD share Qs).
 
     Adversaries are trained at the ε > 0 only (`nonzero_eps_index`); the result has an ε axis of eps_values.
     """
