@@ -129,11 +129,11 @@ def _hopper_quick() -> StudyConfig:
 
 
 def _hopper_cpu() -> StudyConfig:
-    """Hopper trained to a hopping gait and attacked by the whole suite, sized for about 30 minutes on 2 cores.
+    """Hopper trained to a hopping gait and attacked by the whole suite, sized for about 35 minutes on 2 cores.
 
     The positional backend and an entropy bonus are what it takes: with the spring backend, or without the bonus
     (the learned std collapses to about 0.15), PPO's deterministic policies dive forward and fall within
-    300 steps at 1.2M env steps. Learned-adversary budgets are about a fifth of the published ones.
+    300 steps at 1.2M env steps. Each learned adversary gets half the published 1M env steps.
     """
     eps = (0.0, STANDARD_EPS["hopper"], 2 * STANDARD_EPS["hopper"])
     cfg = StudyConfig(
@@ -143,16 +143,16 @@ def _hopper_cpu() -> StudyConfig:
         ppo=PPOConfig(num_envs=128, unroll_length=16, num_updates=600, update_epochs=10, num_minibatches=32,
                       entropy_coef=0.01),
         prune=PruneConfig(sparsities=(0.0, 0.8)),
-        eval=EvalConfig(episodes=8, episode_length=1000, eps=eps, attacks=FULL_SUITE),
-        attack=AttackConfig(adv_num_envs=64, adv_unroll_length=32, adv_num_updates=100, rs_num_envs=64,
+        eval=EvalConfig(episodes=16, episode_length=1000, eps=eps, attacks=FULL_SUITE),
+        attack=AttackConfig(adv_num_envs=64, adv_unroll_length=32, adv_num_updates=250, rs_num_envs=64,
                             rs_unroll_length=512, rs_num_minibatches=32),
         seeds=(0, 1, 2),
     )
     note = (f"Brax positional backend; PPO with 128 envs × 16 steps per update (batch 2048, as SA_PPO's T = 2048), "
             f"10 epochs, 32 minibatches, entropy bonus 0.01, {cfg.ppo.env_steps / 1e6:.2f}M env steps per cell "
-            "instead of about 2M. Departures for a 2-core CPU: 8 evaluation episodes instead of 50, 3 seeds instead "
+            "instead of about 2M. Departures for a 2-core CPU: 16 evaluation episodes instead of 50, 3 seeds instead "
             "of 15 or more, sparsities 0 and 0.8 only. Attack budgets: Robust Sarsa 33k env steps per cell and "
-            "2 × 2 Q-functions (published: 60k and 6 × 5); each SA-RL and PA-AD adversary 205k env steps with a "
+            "2 × 2 Q-functions (published: 60k and 6 × 5); each SA-RL and PA-AD adversary 512k env steps with a "
             "scan of 2 learning rates (published: about 1M steps and about 216 settings).")
     return dataclasses.replace(cfg, notes=note)
 

@@ -101,6 +101,7 @@ def fit_ppo_adversaries(cfg: StudyConfig, kind: str, victims, eps_values, key, *
         returns.append(metrics["episode_return"])
         bar.update(length)
     bar.close()
+    jax.block_until_ready(ts)  # dispatch is asynchronous: time the training, not the queueing
     seconds = time.perf_counter() - start
     victim_return = -jnp.concatenate(returns, axis=1)[:, -max(1, length):].mean(axis=1)
     params = {"policy": ts.params["policy"], "normalizer": ts.normalizer}
