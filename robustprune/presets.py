@@ -129,7 +129,7 @@ def _hopper_quick() -> StudyConfig:
 
 
 def _hopper_cpu() -> StudyConfig:
-    """Hopper trained to a hopping gait and attacked by the whole suite, sized for about 35 minutes on 2 cores.
+    """Hopper trained to a hopping gait and attacked by the whole suite, sized for about 40 minutes on 2 cores.
 
     The positional backend and an entropy bonus are what it takes: with the spring backend, or without the bonus
     (the learned std collapses to about 0.15), PPO's deterministic policies dive forward and fall within
@@ -140,7 +140,7 @@ def _hopper_cpu() -> StudyConfig:
         name="hopper-cpu",
         env=EnvConfig(name="hopper", backend="positional", episode_length=1000,
                       reward_per_step_max=REWARD_BOUND["hopper"]),
-        ppo=PPOConfig(num_envs=128, unroll_length=16, num_updates=600, update_epochs=10, num_minibatches=32,
+        ppo=PPOConfig(num_envs=128, unroll_length=16, num_updates=977, update_epochs=10, num_minibatches=32,
                       entropy_coef=0.01),
         prune=PruneConfig(sparsities=(0.0, 0.8)),
         eval=EvalConfig(episodes=16, episode_length=1000, eps=eps, attacks=FULL_SUITE),
@@ -150,7 +150,7 @@ def _hopper_cpu() -> StudyConfig:
     )
     note = (f"Brax positional backend; PPO with 128 envs × 16 steps per update (batch 2048, as SA_PPO's T = 2048), "
             f"10 epochs, 32 minibatches, entropy bonus 0.01, {cfg.ppo.env_steps / 1e6:.2f}M env steps per cell "
-            "instead of about 2M. Departures for a 2-core CPU: 16 evaluation episodes instead of 50, 3 seeds instead "
+            "as SA_PPO. Departures for a 2-core CPU: 16 evaluation episodes instead of 50, 3 seeds instead "
             "of 15 or more, sparsities 0 and 0.8 only. Attack budgets: Robust Sarsa 33k env steps per cell and "
             "2 × 2 Q-functions (published: 60k and 6 × 5); each SA-RL and PA-AD adversary 512k env steps with a "
             "scan of 2 learning rates (published: about 1M steps and about 216 settings).")
