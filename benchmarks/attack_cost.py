@@ -1,7 +1,8 @@
 """Cost of each attack per evaluated step relative to a clean rollout, and batched vs one-at-a-time training
 of the learned adversaries of a grid.
 
-Victims are freshly initialized networks: an attack's cost does not depend on how well the victim was trained.
+Victims are freshly initialized networks, because rollouts always run the full episode length, so an
+attack's cost does not depend on how well the victim was trained.
 Compile time is measured apart from run time through JAX's compile events. Writes
 results/benchmarks/attack_cost.json.
 
@@ -57,7 +58,7 @@ def clock():
 
 
 def build(env: str, cells: int):
-    """The default preset's evaluation and a reduced learned-attack budget, on `cells` fresh dense victims."""
+    """Build the default preset's evaluation with a reduced learned-attack budget, and `cells` fresh dense victims."""
     cfg = get_preset("default")
     cfg = dataclasses.replace(
         cfg,
@@ -74,7 +75,7 @@ def build(env: str, cells: int):
 
 
 def attack_costs(cfg, victims, repeats: int) -> dict:
-    """Median run time (compile excluded) of every attack over the grid, per member, divided by the clean one's."""
+    """Time every attack over the grid (median run, compile excluded), per member, relative to the clean rollout."""
     eps, key, fitted, out = jnp.asarray(cfg.eval.eps), jax.random.PRNGKey(0), {}, {}
     for attack in ATTACKS:
         adversaries = None

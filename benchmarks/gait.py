@@ -2,9 +2,9 @@
 
 A return alone cannot tell a gait from a dive: hopper earns about 3 per step while it moves forward fast, so a
 policy that falls after 150 steps can score like one that stands for 450. This script restores a run folder's
-trained cells, runs clean deterministic episodes and MAD/critic attacks at the run's ε, and records per cell
-the mean return, the mean episode length (steps before termination) and the mean forward distance of the
-torso (x of the first body). Writes gait.json into the run folder, or to --out.
+trained cells and runs clean deterministic episodes and MAD and critic attacks at the run's ε. Per cell it
+records the mean return, the mean episode length (steps before termination) and the mean forward distance
+of the torso (x of the first body). It writes gait.json into the run folder, or to --out.
 
 Usage: python benchmarks/gait.py RUN_DIR [--episodes 8] [--out FILE]
 """
@@ -60,7 +60,7 @@ def gait_rollout(cfg: StudyConfig, attack: str, victim, eps, key, episodes: int)
 
 
 def measure(run_dir: Path, episodes: int) -> dict:
-    """Gait statistics of every cell of `run_dir` under each of GAIT_ATTACKS at every ε of the run."""
+    """Measure the gait statistics of every cell of `run_dir` under each of GAIT_ATTACKS at every ε of the run."""
     cfg = StudyConfig.from_dict(json.loads((run_dir / "run.json").read_text())["config"]).validate()
     action_size = make_base_env(cfg.env.name, cfg.env.backend).action_size
     key = jax.random.PRNGKey(10_000)
