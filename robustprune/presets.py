@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from robustprune.config import AttackConfig, ConfigError, EnvConfig, EvalConfig, PPOConfig, PruneConfig, StudyConfig, _suggest
+from robustprune.config import (AttackConfig, ConfigError, EnvConfig, EvalConfig, PPOConfig, PruneConfig, StudyConfig,
+                                _suggest)
 
 PROTOCOL_DEPARTURE = (
     "Short-horizon CPU preset: {episode_length}-step episodes instead of the protocol's 1000, "
