@@ -35,3 +35,15 @@ def test_list_prints_presets(capsys):
     assert "default" in out
     assert "mad" in out
     assert "inverted_pendulum" in out
+
+
+def test_cost_counts_adversaries_at_positive_eps():
+    from robustprune.cost import adversary_env_steps, estimate_cost
+    from robustprune.presets import get_preset
+
+    quick = get_preset("hopper-cpu")  # 6 cells, ε = 0, 0.075, 0.15, 2 learning rates, 512k steps each
+    assert adversary_env_steps(quick) == 2 * 6 * 2 * 2 * 512_000
+    protocol = get_preset("hopper")  # 180 cells, 5 ε > 0, 3 learning rates, 489 updates of 2048 steps
+    assert adversary_env_steps(protocol) == 2 * 180 * 5 * 3 * 489 * 2048
+    assert adversary_env_steps(get_preset("smoke")) == 0
+    assert estimate_cost(protocol).seconds_2cpu > estimate_cost(protocol).train_env_steps / 23e3
