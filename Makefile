@@ -13,7 +13,7 @@ $(BIN)/robustprune: pyproject.toml
 
 venv: $(BIN)/robustprune
 
-# The main job on the default CPU preset (inverted_pendulum, 4 sparsities x 2 seeds x 4 eps).
+# The main job on the default CPU preset (inverted_pendulum, 4 sparsities x 3 seeds, 5 values of eps, all eight attacks).
 demo: venv
 	$(BIN)/robustprune run --preset default
 

@@ -28,7 +28,7 @@ from robustprune.attack_eval import attack_program
 from robustprune.attacks import LEARNED_ATTACKS
 from robustprune.attacks.learned import fit_adversaries
 from robustprune.config import AttackConfig
-from robustprune.envs import make_base_env
+from robustprune.envs import available_envs, make_base_env
 from robustprune.evaluate import make_victim
 from robustprune.presets import get_preset
 from robustprune.train import init_train_state, make_cell_params, stack_cells
@@ -131,8 +131,11 @@ def main() -> None:
     parser.add_argument("--env", default="inverted_pendulum")
     parser.add_argument("--out", default="results/benchmarks/attack_cost.json")
     args = parser.parse_args()
-    if args.cells < 1 or args.repeats < 1:
-        parser.error(f"--cells={args.cells} and --repeats={args.repeats} must both be at least 1.")
+    for name, value in (("--cells", args.cells), ("--repeats", args.repeats)):
+        if value < 1:
+            parser.error(f"{name}={value} is invalid: use 1 or more.")
+    if args.env not in available_envs():
+        parser.error(f"--env={args.env!r} is not a known environment. Use one of: {', '.join(available_envs())}.")
     cfg, victims = build(args.env, args.cells)
     record = {
         "command": f"python benchmarks/attack_cost.py --cells {args.cells} --repeats {args.repeats} --env {args.env}",

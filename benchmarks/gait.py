@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import time
 from pathlib import Path
@@ -23,11 +24,13 @@ import numpy as np
 
 from robustprune.attacks import ATTACKS, settings_from_config
 from robustprune.certify_folder import load_final
-from robustprune.config import StudyConfig
+from robustprune.config import ConfigError, StudyConfig
 from robustprune.envs import make_base_env, make_eval_env
 from robustprune.evaluate import make_victim
 
 GAIT_ATTACKS = ("none", "critic", "mad")
+LOCOMOTION_ENVS = ("hopper", "walker2d", "halfcheetah", "ant", "humanoid")
+logger = logging.getLogger(__name__)
 
 
 def gait_rollout(cfg: StudyConfig, attack: str, victim, eps, key, episodes: int) -> dict:
@@ -62,6 +65,9 @@ def gait_rollout(cfg: StudyConfig, attack: str, victim, eps, key, episodes: int)
 def measure(run_dir: Path, episodes: int) -> dict:
     """Measure the gait statistics of every cell of `run_dir` under each of GAIT_ATTACKS at every ε of the run."""
     cfg = StudyConfig.from_dict(json.loads((run_dir / "run.json").read_text())["config"]).validate()
+    if cfg.env.name not in LOCOMOTION_ENVS:
+        logger.warning("%s is not a locomotion env: its forward distance is the first body's x displacement, "
+                       "which need not mean progress", cfg.env.name)
     action_size = make_base_env(cfg.env.name, cfg.env.backend).action_size
     key = jax.random.PRNGKey(10_000)
     rows = []
@@ -84,21 +90,27 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None, help="output JSON (default: RUN_DIR/gait.json)")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parser.parse_args()
     if not (args.run_dir / "run.json").is_file():
         parser.error(f"{args.run_dir} has no run.json: pass a folder written by `robustprune run`.")
     if args.episodes < 1:
-        parser.error(f"--episodes={args.episodes} must be at least 1.")
+        parser.error(f"--episodes={args.episodes} is invalid: use 1 or more episodes per cell.")
+    out = args.out or args.run_dir / "gait.json"
+    out.parent.mkdir(parents=True, exist_ok=True)  # before measuring, so a bad path loses no work
     start = time.perf_counter()
-    record = measure(args.run_dir, args.episodes)
-    record["command"] = f"python benchmarks/gait.py {args.run_dir} --episodes {args.episodes}"
+    try:
+        record = measure(args.run_dir, args.episodes)
+    except ConfigError as err:
+        parser.error(str(err))
+    record["command"] = f"python benchmarks/gait.py {args.run_dir} --episodes {args.episodes} --out {out}"
     record["machine"] = {"platform": platform.platform(), "devices": [str(d) for d in jax.devices()]}
     record["seconds"] = time.perf_counter() - start
-    out = args.out or args.run_dir / "gait.json"
     out.write_text(json.dumps(record, indent=2))
     for row in record["rows"]:
         print(f"cell {row['cell_id']} s={row['sparsity']} {row['attack']:>6} ε={row['eps']:<6} "
               f"return {row['return_mean']:8.1f} length {row['length_mean']:6.1f} distance {row['distance_mean']:6.2f}")
+    print(f"Wrote {out}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import time
 from pathlib import Path
@@ -218,12 +219,27 @@ def run_study(cfg: StudyConfig, out_dir: str | Path | None = None, *, overwrite:
         write_certify_figures(out, grid.tables["cells"], grid.tables["evaluations"], grid.tables["certificates"],
                               grid.tables.get("certificates_path"))
     record = run_record(cfg, grid, timings, layout, time.perf_counter() - wall_start)
+    record["timings"] = keep_finished_timings(target / "run.json", record["timings"], grid.chunks_run)
     write_json(target / "run.json", record)
     if not single and process.process_id == 0:
         write_json(out / "run.json", {k: v for k, v in record.items() if k != "timings"})
-    logger.info("Wrote %s (%d chunks run, %d resumed from checkpoints, %d diverged cells)", target,
+    logger.info("Wrote %s (%d chunks run, %d already finished and skipped, %d diverged cells)", target,
                 grid.chunks_run, grid.chunks_skipped, grid.diverged_cells)
     return out
+
+
+def keep_finished_timings(path: Path, timings: dict, chunks_run: int) -> dict:
+    """Return the timings to record. A rerun that only skipped finished chunks keeps the earlier run.json's
+    timings, which measured the work, and adds its own wall time as `rerun_wall_s`."""
+    if chunks_run > 0 or not path.is_file():
+        return timings
+    try:
+        earlier = json.loads(path.read_text()).get("timings")
+    except (OSError, ValueError):
+        return timings
+    if not isinstance(earlier, dict):
+        return timings
+    return {**earlier, "rerun_wall_s": timings["wall_s"]}
 
 
 def run_record(cfg: StudyConfig, grid, timings: dict, layout: dict, wall_seconds: float) -> dict:

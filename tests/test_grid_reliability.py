@@ -3,6 +3,7 @@
 Every run uses the tiny 6-cell grid of `grid_helpers`; runs with chunk size 2 share one compiled program.
 """
 
+import json
 import errno
 import logging
 import os
@@ -183,3 +184,17 @@ def test_two_host_shards_merge_to_single_host_run(runs, monkeypatch):
     single = load_run(runs["clean"])
     for name in TABLES:
         pd.testing.assert_frame_equal(merged[name], single[name])
+
+
+def test_skip_only_rerun_keeps_timings(runs, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(runs["clean"], folder)
+    before = json.loads((folder / "run.json").read_text())["timings"]
+    run(folder)
+    after = json.loads((folder / "run.json").read_text())["timings"]
+    assert before["train_run_s"] > 0
+    assert after["train_run_s"] == before["train_run_s"]
+    assert after["evaluate"] == before["evaluate"]
+    assert after["rerun_wall_s"] > 0
