@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a preset end to end: train, evaluate under attack, certify, report")
-    run.add_argument("--preset", default="default", help="preset name (see `robustprune list`; default: default)")
+    run.add_argument("--preset", default=None, help="preset name (see `robustprune list`; default: default)")
     run.add_argument("--out", default=None,
                      help="output folder (default: results/runs/<preset>-<config hash>/)")
     run.add_argument("--env", default=None, help="override the preset's Brax environment name")
@@ -79,9 +79,12 @@ def _config_from_args(args):
     if getattr(args, "config", None):
         from robustprune.validate import load_config_file
 
+        if args.preset is not None:
+            raise ConfigError(f"--preset={args.preset!r} and --config={args.config!r} were both given, but the "
+                              "config file replaces the preset. Pass only one of them.")
         cfg = load_config_file(args.config)
     else:
-        cfg = get_preset(args.preset)
+        cfg = get_preset(args.preset or "default")
     if args.env is not None:
         cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, name=args.env))
     from robustprune.pruning_cli import apply_pruning_options

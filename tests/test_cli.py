@@ -47,3 +47,13 @@ def test_cost_counts_adversaries_at_positive_eps():
     assert adversary_env_steps(protocol) == 2 * 180 * 5 * 3 * 489 * 2048
     assert adversary_env_steps(get_preset("smoke")) == 0
     assert estimate_cost(protocol).seconds_2cpu > estimate_cost(protocol).train_env_steps / 23e3
+
+
+def test_preset_and_config_together_rejected(caplog, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"env": {"name": "point_mass"}}')
+    with caplog.at_level(logging.ERROR):
+        code = main(["run", "--preset", "smoke", "--config", str(config), "--out", str(tmp_path / "out")])
+    assert code == EXIT_BAD_INPUT
+    assert "--preset='smoke'" in caplog.text
+    assert not (tmp_path / "out").exists()
