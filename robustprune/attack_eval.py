@@ -86,7 +86,7 @@ def nonzero_eps_index(eps_values) -> tuple[np.ndarray, np.ndarray]:
 def fit_learned(cfg: StudyConfig, attack: str, victims, eps_values, cache: dict, timings: dict, progress: bool):
     """Train the adversaries a learned attack needs, once per kind, and cache them (RS and RS+MAD share Qs).
 
-    Adversaries are trained at the ε > 0 only (`nonzero_eps_index`); the result has an ε axis of eps_values.
+    Adversaries are trained at the ε > 0 only (`nonzero_eps_index`), and the result has the ε axis of eps_values.
     """
     kind = LEARNED_ATTACKS[attack]
     if kind not in cache:

@@ -115,7 +115,7 @@ class PPOConfig:
     value_coef: float = 0.5
     max_grad_norm: float = 0.5
     reward_scale: float = 0.1  # rewards are multiplied by this before GAE, to keep value targets near 1
-    entropy_coef: float = 0.0  # weight of the policy-entropy bonus; keeps a learned Gaussian std from collapsing
+    entropy_coef: float = 0.0  # weight of the policy-entropy bonus, which keeps a learned Gaussian std from collapsing
 
     @property
     def batch_size(self) -> int:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from robustprune.config import (AttackConfig, ConfigError, EnvConfig, EvalConfig, PPOConfig, PruneConfig, StudyConfig,
                                 _suggest)
@@ -100,11 +101,12 @@ def protocol_attack_config(env: str) -> AttackConfig:
     PPO adversaries of about 1M env steps (5M on ant) with the victim's PPO epochs and minibatches. The
     published scan of about 216 settings per victim is cut to 3 learning rates, so worst cases are optimistic.
     """
-    updates = -(-ADVERSARY_STEPS.get(env, 1_000_000) // (64 * 32))
+    envs, unroll = 64, 32  # 2048 env steps per adversary update, as the victim's PPO
+    updates = math.ceil(ADVERSARY_STEPS.get(env, 1_000_000) / (envs * unroll))
     return AttackConfig(
         rs_num_envs=128, rs_unroll_length=469, rs_num_minibatches=32,
         rs_radii=tuple(round(m * STANDARD_EPS[env], 6) for m in SARSA_RADIUS_MULTIPLES), rs_weights=SARSA_WEIGHTS,
-        adv_num_envs=64, adv_unroll_length=32, adv_num_updates=updates, adv_update_epochs=10,
+        adv_num_envs=envs, adv_unroll_length=unroll, adv_num_updates=updates, adv_update_epochs=10,
         adv_num_minibatches=32, adv_learning_rates=(1e-4, 3e-4, 1e-3),
     )
 

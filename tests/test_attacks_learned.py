@@ -150,12 +150,12 @@ def test_collect_under_attack_stays_in_ball():
     assert float(jnp.max(distance)) > 0.1  # the policy really saw perturbed observations
 
 
-def test_adversaries_train_only_at_positive_eps():
+def test_adversaries_train_at_positive_eps():
     from robustprune.attack_eval import nonzero_eps_index
 
     trained, position = nonzero_eps_index(jnp.asarray([0.0, 0.1, 0.0, 0.3]))
     np.testing.assert_allclose(trained, [0.1, 0.3], rtol=1e-6)
-    # Each positive ε maps to its own adversary; a zero ball may reuse any, since it admits no perturbation.
+    # Each positive ε maps to its own adversary. A zero ball may reuse any, since it admits no perturbation.
     np.testing.assert_allclose(np.asarray(trained)[position][[1, 3]], [0.1, 0.3], rtol=1e-6)
     assert position.shape == (4,)
     trained, position = nonzero_eps_index(jnp.zeros(2))
@@ -163,7 +163,7 @@ def test_adversaries_train_only_at_positive_eps():
     np.testing.assert_array_equal(position, [0, 1])
 
 
-def test_learned_attack_at_zero_eps_equals_clean(point_mass_setup):
+def test_zero_eps_learned_attack_is_clean(point_mass_setup):
     from robustprune.study import evaluate_all
 
     cfg, victims, _ = point_mass_setup

@@ -37,7 +37,7 @@ def test_list_prints_presets(capsys):
     assert "inverted_pendulum" in out
 
 
-def test_cost_counts_adversaries_at_positive_eps():
+def test_cost_counts_positive_eps_adversaries():
     from robustprune.cost import adversary_env_steps, estimate_cost
     from robustprune.presets import get_preset
 
